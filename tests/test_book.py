@@ -37,3 +37,18 @@ def test_notebook_is_stored_clean_and_checks_its_claims(nb):
               and "assert" in "".join(c["source"])]
     assert checks, "no check cell (tag remove-cell, with assert)"
     assert any("glue(" in "".join(c["source"]) for c in code), "no glued numbers"
+
+
+def _repository_url():
+    match = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.MULTILINE)
+    assert match, "_config.yml has no repository url"
+    return match.group(1).rstrip("/")
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_installs_gradbook_from_the_configured_repository(nb):
+    """Colab opens a notebook alone: its first code cell installs gradbook when missing, from _config.yml's repo."""
+    first = next(c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+    source = "".join(first["source"])
+    assert 'find_spec("gradbook") is None' in source and "%pip install" in source
+    assert f"git+{_repository_url()}#subdirectory=code" in source

@@ -1,0 +1,69 @@
+"""The built site as a reader meets it: every page loads cleanly, math renders, search works, buttons are there."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import HTML, SCREENSHOTS
+
+PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / "chapters").glob("*.html"))
+NOTEBOOK_PAGES = [p for p in PAGES if re.match(r"chapters/\d", p)]
+
+
+def _open(page, site_url, rel):
+    response = page.goto(f"{site_url}/{rel}", wait_until="networkidle")
+    assert response is not None and response.ok, f"{rel}: HTTP {response.status if response else 'no response'}"
+    return response
+
+
+def test_site_has_the_chapters():
+    assert "chapters/intro.html" in PAGES and "chapters/01_background.html" in PAGES
+
+
+@pytest.mark.parametrize("rel", PAGES)
+def test_page_loads_without_errors_or_outside_requests(page, site_url, rel):
+    _open(page, site_url, rel)
+    page.wait_for_timeout(300)  # let MathJax and the widget manager finish their work
+    assert not page.external, f"{rel} tried to load from outside the site: {page.external}"
+    assert not page.failed, f"{rel} had failed requests: {page.failed}"
+    assert not page.console_errors, f"{rel} logged console errors: {page.console_errors}"
+
+
+def test_math_renders_with_the_local_mathjax(page, site_url):
+    _open(page, site_url, "chapters/01_background.html")
+    page.wait_for_selector("mjx-container", timeout=15000)
+    assert page.locator("mjx-container").count() > 5
+    assert page.evaluate("() => window.MathJax && window.MathJax.version").startswith("3.")
+
+
+def test_search_finds_a_term(page, site_url):
+    _open(page, site_url, "search.html?q=sigmoid")
+    page.wait_for_selector("#search-results li", timeout=15000)
+    hits = page.locator("#search-results li a").all_inner_texts()
+    assert any("Background" in h for h in hits), hits
+
+
+def test_launch_and_download_buttons(page, site_url):
+    _open(page, site_url, "chapters/01_background.html")
+    hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+    assert any("mybinder.org/v2/gh/" in h and "01_background.ipynb" in h for h in hrefs), "no Binder launch link"
+    assert any("colab.research.google.com/github/" in h and "01_background.ipynb" in h for h in hrefs), "no Colab link"
+    assert any(h.endswith("_sources/chapters/01_background.ipynb") for h in hrefs), "no .ipynb download"
+    assert page.locator(".btn-download-pdf-button, button[onclick*='print']").count() >= 1
+
+
+def test_widget_state_renders_statically(page, site_url):
+    widget_pages = [p for p in NOTEBOOK_PAGES if "application/vnd.jupyter.widget-state+json" in (HTML / p).read_text()]
+    assert widget_pages, "no page carries saved widget state (the chapter explorers should)"
+    _open(page, site_url, widget_pages[0])
+    page.wait_for_selector(".jupyter-widgets, .widget-slider, .widget-dropdown", timeout=20000)
+    assert page.locator(".widget-slider, .widget-dropdown, .widget-hslider").count() >= 1
+
+
+def test_screenshots_for_the_build_artefacts(page, site_url):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name, rel in (("landing", "chapters/intro.html"), ("chapter01", "chapters/01_background.html")):
+        _open(page, site_url, rel)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
