@@ -52,3 +52,4 @@ def test_first_code_cell_installs_gradbook_from_the_configured_repository(nb):
     source = "".join(first["source"])
     assert 'find_spec("gradbook") is None' in source and "%pip install" in source
     assert f"git+{_repository_url()}#subdirectory=code" in source
+    assert "\nimport gradbook" in source, "import gradbook in the first cell: it quiets TensorFlow's C++ log"

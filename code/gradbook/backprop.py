@@ -1,0 +1,588 @@
+"""Backpropagation in NumPy, written to be read beside chapters 2 and 3 of the book.
+
+A fully-connected network of L layers in the book's notation, with **column vectors**: one example is a column, and a
+batch of m examples is a matrix with m columns (so every formula reads the same for one example and for a batch).
+
+    a^0 = x                          shape (n_0, m)      the input
+    z^l = W^l a^{l-1} + b^l          shape (n_l, m)      W^l: (n_l, n_{l-1}),  b^l: (n_l, 1),  l = 1..L
+    a^l = σ(z^l)                     l = 1..L-1          σ: the hidden activation
+    a^L = z^L                        the output layer is linear; the loss reads z^L (softmax lives in the loss)
+    δ^l = ∂L/∂z^l                    shape (n_l, m)
+
+Training is four steps, one function each: ``forward`` (1), ``compute_loss`` (2), ``backward`` (3), ``update`` (4);
+``train_step`` chains them and ``train`` loops over mini-batches. Layers are numbered from 1 as in the equations:
+``params.W[l]`` is W^l, ``cache.a[0]`` is the input x. Keras stores the transpose (a kernel of shape
+(n_{l-1}, n_l) applied to row vectors): ``W[l] = kernel.T``.
+
+Everything is plain NumPy in float64 unless the caller passes float32 data; nothing here imports TensorFlow.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradbook._checks import one_of, positive_float, positive_int
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "linear")
+LOSSES = ("cross_entropy", "mse")
+
+
+@dataclass
+class Params:
+    """The parameters θ of the network: ``W[l]`` is W^l, shape (n_l, n_{l-1}); ``b[l]`` is b^l, shape (n_l, 1)."""
+
+    W: dict[int, np.ndarray]
+    b: dict[int, np.ndarray]
+
+    @property
+    def L(self) -> int:
+        """The number of layers with weights (hidden layers + the output layer)."""
+        return len(self.W)
+
+    @property
+    def sizes(self) -> list[int]:
+        """``[n_0, n_1, ..., n_L]``: the width of every layer, input first."""
+        return [self.W[1].shape[1]] + [self.W[l].shape[0] for l in range(1, self.L + 1)]
+
+
+@dataclass
+class Grads:
+    """The gradient ∇_θ L, shaped like ``Params``: ``dW[l]`` is ∂L/∂W^l and ``db[l]`` is ∂L/∂b^l."""
+
+    dW: dict[int, np.ndarray]
+    db: dict[int, np.ndarray]
+
+
+@dataclass
+class Cache:
+    """What the forward pass remembers for the backward pass: ``z[l]`` for l = 1..L and ``a[l]`` for l = 0..L."""
+
+    z: dict[int, np.ndarray]
+    a: dict[int, np.ndarray]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Argument checks (the boundary): a wrong shape fails here with a message, not as a broadcasting surprise later.
+
+def _check_params(params: Any) -> Params:
+    if not isinstance(params, Params):
+        raise ValueError(f"params must be a gradbook.backprop.Params (see init_params); got {type(params).__name__}")
+    if not params.W or sorted(params.W) != list(range(1, len(params.W) + 1)) or sorted(params.b) != sorted(params.W):
+        raise ValueError(f"params must hold W[l] and b[l] for l = 1..L; got W keys {sorted(params.W)}, "
+                         f"b keys {sorted(params.b)}")
+    for l in range(1, params.L + 1):
+        if not isinstance(params.W[l], np.ndarray) or params.W[l].ndim != 2:
+            raise ValueError(f"params.W[{l}] must be a 2-D array of shape (n_{l}, n_{l - 1}); "
+                             f"got {np.shape(params.W[l])}")
+    for l in range(1, params.L + 1):
+        W, b = params.W[l], np.asarray(params.b[l])
+        n_in = params.W[l - 1].shape[0] if l > 1 else W.shape[1]
+        if W.shape[1] != n_in:
+            raise ValueError(f"params.W[{l}] must have shape (n_{l}, n_{l - 1}) with n_{l - 1} = {n_in}; "
+                             f"got {W.shape}")
+        if b.shape != (W.shape[0], 1):
+            raise ValueError(f"params.b[{l}] must have shape (n_{l}, 1) = {(W.shape[0], 1)}; got {b.shape}")
+    return params
+
+
+def _check_x(params: Params, x: Any, name: str = "x") -> np.ndarray:
+    x = np.asarray(x)
+    n_0 = params.sizes[0]
+    if x.ndim != 2 or x.shape[0] != n_0 or x.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (n_0, m) = ({n_0}, m), one column per example, m >= 1; "
+                         f"got {x.shape} (transpose a batch that has one row per example)")
+    if not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"{name} must hold numbers; got dtype {x.dtype}")
+    return x
+
+
+def _check_y(y: Any, n_L: int, m: int, loss: str, name: str = "y") -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != (n_L, m):
+        raise ValueError(f"{name} must have shape (n_L, m) = ({n_L}, {m}), one column per example; got {y.shape}"
+                         + (" (use one_hot(labels, num_classes) for class labels)" if y.ndim == 1 else ""))
+    if loss == "cross_entropy" and (np.any(y < 0) or not np.allclose(y.sum(axis=0), 1.0)):
+        raise ValueError(f"{name} must hold a probability distribution in every column for loss='cross_entropy' "
+                         f"(non-negative, summing to 1; one_hot(labels, num_classes) gives one)")
+    return y
+
+
+def _check_z(z: Any, name: str) -> np.ndarray:
+    z = np.asarray(z)
+    if z.ndim != 2 or z.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (n, m), one column per example; got {z.shape}")
+    return z
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building blocks: parameters, activation functions, labels.
+
+def init_params(sizes: Sequence[int], seed: int | None = 0, weight_std: float | None = None) -> Params:
+    """Random weights W^l ~ N(0, s²) with s = 1/√n_{l-1} (or ``weight_std``), and zero biases b^l.
+
+    Args:
+        sizes: ``[n_0, n_1, ..., n_L]``, the width of every layer from the input to the output (at least two).
+        seed: seed of the generator (``None``: fresh weights every call).
+        weight_std: the standard deviation s of every weight, instead of 1/√n_{l-1}.
+
+    Example:
+        >>> params = init_params([784, 32, 10])
+        >>> params.L, params.W[1].shape, params.b[2].shape
+        (2, (32, 784), (10, 1))
+    """
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) < 2:
+        raise ValueError(f"sizes must be a sequence [n_0, n_1, ..., n_L] of at least two integers >= 1; got {sizes!r}")
+    sizes = [positive_int(f"sizes[{i}]", n) for i, n in enumerate(sizes)]
+    if seed is not None:
+        seed = positive_int("seed", seed, minimum=0)
+    if weight_std is not None:
+        weight_std = positive_float("weight_std", weight_std)
+    rng = np.random.default_rng(seed)
+    W, b = {}, {}
+    for l in range(1, len(sizes)):
+        s = weight_std if weight_std is not None else 1.0 / np.sqrt(sizes[l - 1])
+        W[l] = rng.normal(0.0, s, size=(sizes[l], sizes[l - 1]))
+        b[l] = np.zeros((sizes[l], 1))
+    return Params(W, b)
+
+
+def sigma(z: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
+    """The activation σ(z), element by element: ``"sigmoid"``, ``"tanh"``, ``"relu"`` or ``"linear"``.
+
+    Example:
+        >>> sigma(np.array([[0.0]]))
+        array([[0.5]])
+    """
+    one_of("activation", activation, ACTIVATIONS)
+    z = np.asarray(z)
+    if activation == "sigmoid":
+        return 0.5 * (1.0 + np.tanh(0.5 * z))  # = 1 / (1 + e^{-z}), without overflow for very negative z
+    if activation == "tanh":
+        return np.tanh(z)
+    if activation == "relu":
+        return np.maximum(z, 0.0)
+    return z.copy()
+
+
+def sigma_prime(z: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
+    """The derivative σ′(z), element by element (ReLU's is taken as 0 at z = 0).
+
+    Example:
+        >>> sigma_prime(np.array([[0.0]]))  # the sigmoid's slope is largest at 0: 1/4
+        array([[0.25]])
+    """
+    one_of("activation", activation, ACTIVATIONS)
+    z = np.asarray(z)
+    if activation == "sigmoid":
+        s = sigma(z, "sigmoid")
+        return s * (1.0 - s)
+    if activation == "tanh":
+        return 1.0 - np.tanh(z) ** 2
+    if activation == "relu":
+        return (z > 0).astype(z.dtype if np.issubdtype(z.dtype, np.floating) else np.float64)
+    return np.ones_like(z, dtype=z.dtype if np.issubdtype(z.dtype, np.floating) else np.float64)
+
+
+def one_hot(labels: Any, num_classes: int = 10) -> np.ndarray:
+    """Class labels 0..num_classes-1 as one-hot columns: shape (num_classes, m), column i has a 1 in row labels[i].
+
+    Example:
+        >>> one_hot([2, 0], num_classes=3)
+        array([[0., 1.],
+               [0., 0.],
+               [1., 0.]])
+    """
+    num_classes = positive_int("num_classes", num_classes)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be a 1-D array of integers; got shape {labels.shape}, dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}; got values from {labels.min()} to {labels.max()}")
+    y = np.zeros((num_classes, labels.size))
+    y[labels, np.arange(labels.size)] = 1.0
+    return y
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step 1: the forward pass.
+
+def forward(params: Params, x: np.ndarray, activation: str = "sigmoid") -> Cache:
+    """Step 1: z^l = W^l a^{l-1} + b^l and a^l = σ(z^l), from a^0 = x up to the linear output a^L = z^L.
+
+    Args:
+        params: the network's parameters (``init_params``).
+        x: the input, shape (n_0, m): one column per example.
+        activation: the hidden layers' σ, one of ``ACTIVATIONS``.
+
+    Returns:
+        A ``Cache`` with every z^l and a^l, which the backward pass needs.
+
+    Example:
+        >>> cache = forward(init_params([4, 3, 2]), np.ones((4, 5)))
+        >>> cache.z[2].shape
+        (2, 5)
+    """
+    params = _check_params(params)
+    x = _check_x(params, x)
+    one_of("activation", activation, ACTIVATIONS)
+    L = params.L
+    z, a = {}, {0: x}
+    for l in range(1, L + 1):
+        z[l] = params.W[l] @ a[l - 1] + params.b[l]
+        a[l] = sigma(z[l], activation) if l < L else z[l]
+    return Cache(z, a)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step 2: the loss, and where the backward pass starts: δ^L = ∂L/∂z^L.
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """p = softmax(z), column by column: p_k = e^{z_k} / Σ_j e^{z_j} (computed after subtracting each column's max).
+
+    Example:
+        >>> softmax(np.array([[0.0], [0.0]]))
+        array([[0.5],
+               [0.5]])
+    """
+    z = _check_z(z, "z")
+    e = np.exp(z - z.max(axis=0, keepdims=True))  # the same p, and no overflow: the largest exponent is 0
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def mse(y_hat: np.ndarray, y: np.ndarray) -> float:
+    """Mean squared error with the customary ½: L = 1/(2m) Σ_i ‖ŷ_i − y_i‖² (summed over outputs, mean over examples).
+
+    Example:
+        >>> mse(np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]]))  # (1 + 9) / (2 * 2)
+        2.5
+    """
+    y_hat = _check_z(y_hat, "y_hat")
+    y = _check_y(y, *y_hat.shape, loss="mse")
+    m = y_hat.shape[1]
+    return float(np.sum((y_hat - y) ** 2) / (2 * m))
+
+
+def cross_entropy(z_L: np.ndarray, y: np.ndarray) -> float:
+    """Softmax cross-entropy from the logits z^L: L = −1/m Σ_i Σ_k y_ki log p_ki with p = softmax(z^L).
+
+    Example:
+        >>> round(cross_entropy(np.zeros((10, 1)), one_hot([3])), 4)  # uniform guess among 10 classes: ln 10
+        2.3026
+    """
+    z_L = _check_z(z_L, "z_L")
+    y = _check_y(y, *z_L.shape, loss="cross_entropy")
+    m = z_L.shape[1]
+    shifted = z_L - z_L.max(axis=0, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))  # log softmax, computed stably
+    return float(-np.sum(y * log_p) / m)
+
+
+def compute_loss(z_L: np.ndarray, y: np.ndarray, loss: str = "cross_entropy") -> float:
+    """Step 2: the loss of the network's output z^L against the targets y (``"cross_entropy"`` or ``"mse"``).
+
+    Example:
+        >>> compute_loss(np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]]), loss="mse")
+        2.5
+    """
+    one_of("loss", loss, LOSSES)
+    return cross_entropy(z_L, y) if loss == "cross_entropy" else mse(z_L, y)
+
+
+def output_delta(z_L: np.ndarray, y: np.ndarray, loss: str = "cross_entropy") -> np.ndarray:
+    """δ^L = ∂L/∂z^L: (p − y)/m for softmax cross-entropy, (z^L − y)/m for MSE (chapter 3 derives both).
+
+    The 1/m of the averaged loss lives here, so every later formula is the same for one example and for a batch.
+
+    Example:
+        >>> output_delta(np.zeros((2, 1)), np.array([[1.0], [0.0]]))  # p = (½, ½): p − y
+        array([[-0.5],
+               [ 0.5]])
+    """
+    one_of("loss", loss, LOSSES)
+    z_L = _check_z(z_L, "z_L")
+    y = _check_y(y, *z_L.shape, loss=loss)
+    m = z_L.shape[1]
+    if loss == "cross_entropy":
+        return (softmax(z_L) - y) / m
+    return (z_L - y) / m
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step 3: the backward pass.
+
+def backward(params: Params, cache: Cache, y: np.ndarray, loss: str = "cross_entropy",
+             activation: str = "sigmoid") -> Grads:
+    """Step 3: δ^L from the loss, then δ^l = ((W^{l+1})^T δ^{l+1}) ⊙ σ′(z^l) down to l = 1, and from every δ^l
+    the gradients ∂L/∂W^l = δ^l (a^{l-1})^T and ∂L/∂b^l = δ^l summed over the batch's columns.
+
+    Args:
+        params: the parameters the forward pass used.
+        cache: what ``forward(params, x, activation)`` returned.
+        y: the targets, shape (n_L, m) (``one_hot`` labels for cross-entropy).
+        loss, activation: the same ones as the loss and the forward pass.
+
+    Example:
+        >>> params = init_params([4, 3, 2])
+        >>> x, y = np.ones((4, 5)), one_hot(np.array([0, 1, 0, 1, 1]), 2)
+        >>> grads = backward(params, forward(params, x), y)
+        >>> grads.dW[1].shape == params.W[1].shape
+        True
+    """
+    params = _check_params(params)
+    one_of("loss", loss, LOSSES)
+    one_of("activation", activation, ACTIVATIONS)
+    if not isinstance(cache, Cache) or sorted(cache.z) != list(range(1, params.L + 1)):
+        raise ValueError(f"cache must be the Cache that forward(params, x) returned for these {params.L}-layer params")
+    L = params.L
+    delta = {L: output_delta(cache.z[L], y, loss)}
+    for l in range(L - 1, 0, -1):
+        delta[l] = (params.W[l + 1].T @ delta[l + 1]) * sigma_prime(cache.z[l], activation)
+    dW = {l: delta[l] @ cache.a[l - 1].T for l in range(1, L + 1)}
+    db = {l: delta[l].sum(axis=1, keepdims=True) for l in range(1, L + 1)}
+    return Grads(dW, db)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step 4: the update.
+
+def update(params: Params, grads: Grads, eta: float) -> Params:
+    """Step 4: one step of gradient descent, θ ← θ − η ∇_θ L, for every W^l and b^l; returns new parameters.
+
+    Example:
+        >>> params = init_params([2, 1])
+        >>> grads = Grads({1: np.ones((1, 2))}, {1: np.ones((1, 1))})
+        >>> update(params, grads, eta=0.1).b[1]
+        array([[-0.1]])
+    """
+    params = _check_params(params)
+    eta = positive_float("eta", eta)
+    if not isinstance(grads, Grads) or any(grads.dW.get(l) is None or grads.dW[l].shape != params.W[l].shape
+                                           or grads.db.get(l) is None or grads.db[l].shape != params.b[l].shape
+                                           for l in range(1, params.L + 1)):
+        raise ValueError("grads must be a Grads with dW[l], db[l] shaped like params.W[l], params.b[l] (see backward)")
+    W = {l: params.W[l] - eta * grads.dW[l] for l in range(1, params.L + 1)}
+    b = {l: params.b[l] - eta * grads.db[l] for l in range(1, params.L + 1)}
+    return Params(W, b)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The four steps together, and a training loop.
+
+def train_step(params: Params, x: np.ndarray, y: np.ndarray, eta: float, loss: str = "cross_entropy",
+               activation: str = "sigmoid") -> tuple[Params, float]:
+    """The four steps on one batch: forward, loss, backward, update. Returns the new parameters and the loss
+    (measured before the update).
+
+    Example:
+        >>> params = init_params([4, 3, 2])
+        >>> x, y = np.ones((4, 5)), one_hot(np.array([0, 1, 0, 1, 1]), 2)
+        >>> new_params, batch_loss = train_step(params, x, y, eta=0.5)
+    """
+    cache = forward(params, x, activation)                      # step 1
+    value = compute_loss(cache.z[params.L], y, loss)             # step 2
+    grads = backward(params, cache, y, loss, activation)         # step 3
+    return update(params, grads, eta), value                     # step 4
+
+
+def train(params: Params, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, eta: float,
+          loss: str = "cross_entropy", activation: str = "sigmoid", seed: int = 0,
+          x_test: np.ndarray | None = None, labels_test: np.ndarray | None = None) -> tuple[Params, dict]:
+    """Mini-batch gradient descent: every epoch shuffles the m training columns and takes one ``train_step`` per
+    batch of ``batch_size`` of them.
+
+    Returns:
+        The trained parameters and a history dict: ``"loss"`` (the loss on the whole training set before training
+        and after every epoch: ``epochs + 1`` values), ``"step_loss"`` (the loss of every batch, before its update),
+        and, when ``x_test``/``labels_test`` are given, ``"test_accuracy"`` (before training and after every epoch).
+
+    Example:
+        >>> x = np.random.default_rng(0).normal(size=(2, 64)); y = one_hot((x[0] > 0).astype(int), 2)
+        >>> params, history = train(init_params([2, 2]), x, y, epochs=3, batch_size=16, eta=1.0)
+        >>> history["loss"][-1] < history["loss"][0]
+        True
+    """
+    params = _check_params(params)
+    x = _check_x(params, x)
+    m = x.shape[1]
+    y = _check_y(y, params.sizes[-1], m, one_of("loss", loss, LOSSES))
+    epochs = positive_int("epochs", epochs)
+    batch_size = positive_int("batch_size", batch_size)
+    if (x_test is None) != (labels_test is None):
+        raise ValueError("x_test and labels_test must be given together, or neither")
+    if x_test is not None:
+        x_test = _check_x(params, x_test, "x_test")
+        labels_test = np.asarray(labels_test)
+        if labels_test.shape != (x_test.shape[1],):
+            raise ValueError(f"labels_test must have shape (m_test,) = ({x_test.shape[1]},), one label per column of "
+                             f"x_test; got {labels_test.shape}")
+    rng = np.random.default_rng(positive_int("seed", seed, minimum=0))
+
+    def full_loss(p: Params) -> float:
+        return compute_loss(forward(p, x, activation).z[p.L], y, loss)
+
+    history: dict[str, list[float]] = {"loss": [full_loss(params)], "step_loss": []}
+    if x_test is not None:
+        history["test_accuracy"] = [accuracy(params, x_test, labels_test, activation)]
+    for _ in range(epochs):
+        order = rng.permutation(m)
+        for start in range(0, m, batch_size):
+            batch = order[start:start + batch_size]
+            params, batch_loss = train_step(params, x[:, batch], y[:, batch], eta, loss, activation)
+            history["step_loss"].append(batch_loss)
+        history["loss"].append(full_loss(params))
+        if x_test is not None:
+            history["test_accuracy"].append(accuracy(params, x_test, labels_test, activation))
+    return params, history
+
+
+def predict(params: Params, x: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
+    """The predicted class of every column of x: the index of its largest output z^L_k.
+
+    Example:
+        >>> predict(init_params([4, 3]), np.zeros((4, 2)))
+        array([0, 0])
+    """
+    return np.argmax(forward(params, x, activation).z[params.L], axis=0)
+
+
+def accuracy(params: Params, x: np.ndarray, labels: np.ndarray, activation: str = "sigmoid") -> float:
+    """The fraction of columns of x whose predicted class equals ``labels`` (integers, shape (m,)).
+
+    Example:
+        >>> accuracy(init_params([4, 3]), np.zeros((4, 2)), np.array([0, 1]))
+        0.5
+    """
+    labels = np.asarray(labels)
+    predicted = predict(params, x, activation)
+    if labels.shape != predicted.shape:
+        raise ValueError(f"labels must have shape (m,) = {predicted.shape}, one label per column of x; "
+                         f"got {labels.shape}")
+    return float(np.mean(predicted == labels))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checking the gradient: finite differences, and the chain rule as a product of Jacobians.
+
+def numerical_gradient(params: Params, x: np.ndarray, y: np.ndarray, loss: str = "cross_entropy",
+                       activation: str = "sigmoid", eps: float = 1e-6) -> Grads:
+    """∇_θ L by centred finite differences, one parameter θ_i at a time: (L(θ + ε e_i) − L(θ − ε e_i)) / 2ε.
+
+    Slow on purpose (two forward passes per parameter): it is the reference that ``backward`` is checked against.
+    Computed in float64 on a copy of ``params``.
+
+    Example:
+        >>> params = init_params([3, 2])
+        >>> numerical_gradient(params, np.ones((3, 1)), one_hot([1], 2)).dW[1].shape
+        (2, 3)
+    """
+    params = _as_float64(_check_params(params))
+    x = _check_x(params, x).astype(np.float64)
+    one_of("loss", loss, LOSSES)
+    one_of("activation", activation, ACTIVATIONS)
+    eps = positive_float("eps", eps)
+    _check_y(y, params.sizes[-1], x.shape[1], loss)
+
+    def loss_at(p: Params) -> float:
+        return compute_loss(forward(p, x, activation).z[p.L], y, loss)
+
+    def partials(array: np.ndarray) -> np.ndarray:
+        g = np.zeros_like(array)
+        for i in np.ndindex(array.shape):
+            saved = array[i]
+            array[i] = saved + eps
+            plus = loss_at(params)
+            array[i] = saved - eps
+            minus = loss_at(params)
+            array[i] = saved
+            g[i] = (plus - minus) / (2 * eps)
+        return g
+
+    return Grads({l: partials(params.W[l]) for l in range(1, params.L + 1)},
+                 {l: partials(params.b[l]) for l in range(1, params.L + 1)})
+
+
+def relative_error(g: Grads, h: Grads) -> float:
+    """‖g − h‖ / (‖g‖ + ‖h‖) over all entries of two gradients together (0: identical; 1: unrelated or opposite).
+
+    Example:
+        >>> g = Grads({1: np.ones((1, 2))}, {1: np.ones((1, 1))})
+        >>> relative_error(g, g)
+        0.0
+    """
+    for name, value in (("g", g), ("h", h)):
+        if not isinstance(value, Grads):
+            raise ValueError(f"{name} must be a gradbook.backprop.Grads; got {type(value).__name__}")
+    if sorted(g.dW) != sorted(h.dW) or any(g.dW[l].shape != h.dW[l].shape or g.db[l].shape != h.db[l].shape
+                                           for l in g.dW):
+        raise ValueError("g and h must have the same layers and shapes")
+    flat_g = np.concatenate([np.ravel(v) for l in sorted(g.dW) for v in (g.dW[l], g.db[l])])
+    flat_h = np.concatenate([np.ravel(v) for l in sorted(h.dW) for v in (h.dW[l], h.db[l])])
+    denominator = np.linalg.norm(flat_g) + np.linalg.norm(flat_h)
+    return float(np.linalg.norm(flat_g - flat_h) / denominator) if denominator > 0 else 0.0
+
+
+def gradient_check(params: Params, x: np.ndarray, y: np.ndarray, loss: str = "cross_entropy",
+                   activation: str = "sigmoid", eps: float = 1e-6) -> float:
+    """The relative error between backprop's gradient and centred finite differences, both in float64.
+
+    A correct backward pass gives about 1e-9 to 1e-11 (the finite difference's own error); a wrong one gives
+    something near 1.
+
+    Example:
+        >>> params = init_params([3, 4, 2])
+        >>> gradient_check(params, np.ones((3, 2)), one_hot([0, 1], 2)) < 1e-7
+        True
+    """
+    params = _as_float64(_check_params(params))
+    x = _check_x(params, x).astype(np.float64)
+    analytic = backward(params, forward(params, x, activation), y, loss, activation)
+    return relative_error(analytic, numerical_gradient(params, x, y, loss, activation, eps))
+
+
+def layer_jacobians(params: Params, x: np.ndarray, activation: str = "sigmoid") -> dict[int, np.ndarray]:
+    """The Jacobian J^l = ∂a^l/∂a^{l-1} of every layer at one example x: diag(σ′(z^l)) W^l, and W^L at the output.
+
+    Their product J^L J^{L-1} ... J^1 is the Jacobian ∂a^L/∂x of the whole network (the chain rule); chapter 4
+    studies how its size grows or shrinks with depth.
+
+    Args:
+        params: the network's parameters.
+        x: one example, shape (n_0, 1) (or (n_0,)).
+        activation: the hidden layers' σ.
+
+    Example:
+        >>> J = layer_jacobians(init_params([4, 3, 2]), np.ones((4, 1)))
+        >>> J[1].shape, J[2].shape
+        ((3, 4), (2, 3))
+    """
+    params = _check_params(params)
+    x = np.asarray(x)
+    if x.ndim == 1:
+        x = x[:, None]
+    x = _check_x(params, x)
+    if x.shape[1] != 1:
+        raise ValueError(f"x must be one example, shape (n_0, 1) = ({params.sizes[0]}, 1); got {x.shape}")
+    cache = forward(params, x, activation)
+    L = params.L
+    return {l: (sigma_prime(cache.z[l], activation) * params.W[l] if l < L else params.W[l].copy())
+            for l in range(1, L + 1)}  # σ′(z^l) is a column: multiplying row j of W^l by σ′(z^l_j) is diag(σ′) W^l
+
+
+def _as_float64(params: Params) -> Params:
+    return Params({l: np.array(w, dtype=np.float64) for l, w in params.W.items()},
+                  {l: np.array(v, dtype=np.float64) for l, v in params.b.items()})
+
+
+def copy_params(params: Params) -> Params:
+    """An independent copy of ``params`` (changing one does not change the other).
+
+    Example:
+        >>> p = init_params([2, 1]); q = copy_params(p); q.W[1][0, 0] = 5.0
+        >>> bool(p.W[1][0, 0] == 5.0)
+        False
+    """
+    return copy.deepcopy(_check_params(params))
