@@ -8,13 +8,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 VENDOR_STAMP := site/static/vendor/.installed
 
-.PHONY: book test env vendor site-test clean help
+.PHONY: book test env vendor site-test bench clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make book   build the site into _build/html (every notebook executed, warnings are errors)"
 	@echo "make test   gradbook's unit tests and nbval over every chapter notebook"
 	@echo "make site-test  browser tests of the built site (headless Chromium; run after make book)"
+	@echo "make bench  gradbook's benchmarks: GradientMonitor's overhead, layer_gradient_norms compiled vs eager"
 	@echo "make env    create/refresh .venv only;  make vendor  the site's JavaScript from npm;  make clean  remove _build"
 
 $(STAMP): requirements.txt code/pyproject.toml
@@ -47,6 +48,10 @@ site-test: $(STAMP)
 	  || echo "could not install chromium; the browser tests will skip, saying why"
 	$(BIN)/python -m pip install --quiet -r tests/browser/requirements.txt
 	$(BIN)/python -m pytest tests/browser
+
+# Benchmarks (a few minutes; not part of make test): timings on this machine, printed as tables.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_gradients.py
 
 clean:
 	rm -rf _build

@@ -1,9 +1,8 @@
 """Shared fixtures for gradbook's unit tests."""
-import os
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import gradbook  # noqa: F401  (sets TensorFlow's log level before TensorFlow is imported)
 
 
 @pytest.fixture(scope="session")

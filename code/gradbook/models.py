@@ -111,3 +111,84 @@ def deep_mlp(
         h = act(h, f"act_{k}")
     outputs = layers.Dense(num_classes, kernel_initializer=init(depth + 1), name="logits")(h)
     return keras.Model(inputs, outputs, name=name or f"mlp_{depth}_{activation}")
+
+
+def seed_cnn(activation: str = "relu", *, extra_conv: int = 0, seed: int | None = 0,
+             name: str = "seed_cnn") -> keras.Sequential:
+    """The article's MNIST CNN, layer for layer (93 322 parameters), uncompiled.
+
+    ``Input((28, 28, 1))`` → Conv2D 32 3×3 → MaxPool 2 → Conv2D 64 3×3 → MaxPool 2 → Conv2D 64 3×3 → Flatten →
+    Dense 64 → Dense 10 softmax, with Keras' default initialisers (Glorot-uniform kernels, zero biases). The article
+    compiles it with ``optimizer="rmsprop"``, ``loss="categorical_crossentropy"`` and trains it with batches of 64.
+    Its output is a probability (softmax), not logits.
+
+    Args:
+        activation: the hidden layers' activation, one of ``ACTIVATIONS`` (the article's is ``"relu"``).
+        extra_conv: a deeper variant: this many more Conv2D(64, 3×3, ``"same"`` padding) layers after ``conv_3``,
+            named ``conv_extra_1``…; 0 (the default) is the article's network.
+        seed: seed of the initializers (each layer gets ``seed + its index``); ``None`` draws fresh weights.
+        name: the model's name.
+
+    Example:
+        >>> model = seed_cnn()
+        >>> [layer.name for layer in model.layers][:3], model.count_params()
+        (['conv_1', 'pool_1', 'conv_2'], 93322)
+    """
+    one_of("activation", activation, ACTIVATIONS)
+    extra_conv = positive_int("extra_conv", extra_conv, minimum=0)
+    if seed is not None:
+        seed = positive_int("seed", seed, minimum=0)
+
+    def init(k: int) -> keras.initializers.Initializer:
+        return keras.initializers.GlorotUniform(seed=None if seed is None else seed + k)
+
+    extra = [layers.Conv2D(64, (3, 3), padding="same", activation=activation, kernel_initializer=init(100 + k),
+                           name=f"conv_extra_{k}") for k in range(1, extra_conv + 1)]
+    return keras.Sequential([
+        keras.Input((28, 28, 1), name="image"),
+        layers.Conv2D(32, (3, 3), activation=activation, kernel_initializer=init(1), name="conv_1"),
+        layers.MaxPooling2D((2, 2), name="pool_1"),
+        layers.Conv2D(64, (3, 3), activation=activation, kernel_initializer=init(2), name="conv_2"),
+        layers.MaxPooling2D((2, 2), name="pool_2"),
+        layers.Conv2D(64, (3, 3), activation=activation, kernel_initializer=init(3), name="conv_3"),
+        *extra,
+        layers.Flatten(name="flatten"),
+        layers.Dense(64, activation=activation, kernel_initializer=init(4), name="dense_1"),
+        layers.Dense(10, activation="softmax", kernel_initializer=init(5), name="output"),
+    ], name=name)
+
+
+def init_residual_branches(model: keras.Model, initializer: str | float | keras.initializers.Initializer = "he_normal",
+                           *, scale: float = 1.0, seed: int | None = 0) -> keras.Model:
+    """Re-draw the last layer of every residual branch of a ``deep_mlp(..., residual=True)`` (``dense_k_out``,
+    zero at construction) from ``initializer``, multiplied by ``scale``; returns the same model, changed in place.
+
+    ``deep_mlp`` starts each branch at zero, so that each block is the identity; this function undoes that, for
+    experiments that ask what the zero initialisation buys (``scale=1``) or try a small one instead (``scale < 1``).
+
+    Args:
+        model: a model built by ``deep_mlp(..., residual=True)`` with at least one residual block.
+        initializer: one of ``INITIALIZERS``, a float (std of N(0, std²)), or a Keras initializer.
+        scale: factor applied to the drawn weights, >= 0 (0 restores the zero initialisation).
+        seed: seed of the draws (block ``k`` uses ``seed + 1000 + k``); ``None`` draws fresh weights.
+
+    Example:
+        >>> model = init_residual_branches(deep_mlp(3, 8, "relu", residual=True), scale=0.5)
+        >>> bool(abs(model.get_layer("dense_2_out").kernel.numpy()).max() > 0)
+        True
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model must be a keras.Model; got {type(model).__name__}")
+    scale = positive_float("scale", scale, allow_zero=True)
+    if seed is not None:
+        seed = positive_int("seed", seed, minimum=0)
+    make_initializer(initializer, seed)  # validate before changing anything
+    branches = [layer for layer in model.layers if layer.name.startswith("dense_") and layer.name.endswith("_out")]
+    if not branches:
+        raise ValueError(f"model {model.name!r} has no residual branch (a 'dense_k_out' layer): build it with "
+                         "deep_mlp(..., residual=True) and depth >= 2")
+    for layer in branches:
+        k = int(layer.name.split("_")[1])
+        draw = make_initializer(initializer, None if seed is None else seed + 1000 + k)
+        layer.kernel.assign(draw(tuple(layer.kernel.shape)) * scale)
+    return model

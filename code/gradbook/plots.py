@@ -70,3 +70,108 @@ def plot_layer_norms(curves: Mapping[str, pd.Series | np.ndarray], ax: plt.Axes 
         ax.set_title(title)
     ax.legend()
     return ax
+
+
+def plot_layer_norms_with_theory(measured: Mapping[str, pd.Series | np.ndarray],
+                                 predicted: Mapping[str, pd.Series | np.ndarray], ax: plt.Axes | None = None, *,
+                                 theory_label: str = "mean-field theory", **kwargs: Any) -> plt.Axes:
+    """``plot_layer_norms`` of the measured curves, each with its prediction as a dashed line of the same colour.
+
+    ``predicted`` maps some (or all) labels of ``measured`` to predicted values for the same layers; the legend gets
+    one entry for all the dashed lines. Non-finite measurements (overflow) leave gaps in the lines. ``kwargs`` go
+    to ``plot_layer_norms``.
+
+    Example:
+        >>> ax = plot_layer_norms_with_theory({"sigmoid": np.logspace(-12, 0, 21)}, {"sigmoid": np.logspace(-12, 0, 21)})
+    """
+    unknown = sorted(set(predicted) - set(measured))
+    if unknown:
+        raise ValueError(f"predicted has labels that measured lacks: {unknown}; measured has {sorted(measured)}")
+    measured = {label: np.asarray(values, dtype=float) for label, values in measured.items()}
+    measured = {label: np.where(np.isfinite(values), values, np.nan) for label, values in measured.items()}
+    ax = plot_layer_norms(measured, ax, **kwargs)
+    colours = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    for label, values in predicted.items():
+        values = np.asarray(values, dtype=float)
+        ax.plot(np.arange(1, len(values) + 1), values, linestyle="--", linewidth=1.2, color=colours.get(label),
+                label="_nolegend_", alpha=0.9)
+    if predicted:
+        handles, labels = ax.get_legend_handles_labels()
+        proxy = mpl.lines.Line2D([], [], color=OKABE_ITO["black"], linestyle="--", linewidth=1.2)
+        ax.legend(handles + [proxy], labels + [theory_label])
+    return ax
+
+
+def plot_gradient_heatmap(history: pd.DataFrame, ax: plt.Axes | None = None, *, vmin: float | None = None,
+                          vmax: float | None = None, cmap: str = "viridis") -> plt.Axes:
+    """A layer × step heatmap of log10 gradient norms, from ``GradientMonitor.history`` (rows: input at the top).
+
+    Example:
+        >>> frame = pd.DataFrame([[1e-3, 1.0], [2e-3, 0.5]], index=[0, 5], columns=["dense_1", "logits"])
+        >>> ax = plot_gradient_heatmap(frame)
+    """
+    if history.empty:
+        raise ValueError("history must hold at least one recorded step")
+    if ax is None:
+        _, ax = plt.subplots()
+    values = np.log10(np.clip(history.to_numpy(dtype=float).T, 1e-30, None))
+    steps = history.index.to_numpy()
+    image = ax.imshow(values, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                      extent=(steps[0], steps[-1] if len(steps) > 1 else steps[0] + 1, len(history.columns) - 0.5, -0.5))
+    ax.set_yticks(range(len(history.columns)), labels=list(history.columns))
+    ax.set_xlabel("training step")
+    ax.grid(False)
+    ax.figure.colorbar(image, ax=ax, label=r"$\log_{10} \|\partial L / \partial W\|$")
+    return ax
+
+
+def plot_gradient_lines(history: pd.DataFrame, ax: plt.Axes | None = None, *, cmap: str = "viridis") -> plt.Axes:
+    """One line per layer of ``GradientMonitor.history`` on a log axis, coloured from input (dark) to output.
+
+    Example:
+        >>> frame = pd.DataFrame([[1e-3, 1.0], [2e-3, 0.5]], index=[0, 5], columns=["dense_1", "logits"])
+        >>> ax = plot_gradient_lines(frame)
+    """
+    if history.empty:
+        raise ValueError("history must hold at least one recorded step")
+    if ax is None:
+        _, ax = plt.subplots()
+    colors = plt.get_cmap(cmap)(np.linspace(0.0, 0.9, len(history.columns)))
+    for color, name in zip(colors, history.columns):
+        ax.plot(history.index, history[name], color=color, label=name, linewidth=1.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(r"$\|\partial L / \partial W\|$")
+    ax.legend(fontsize=8, ncols=2)
+    return ax
+
+
+def plot_loss_curves(curves: Mapping[str, Any], ax: plt.Axes | None = None, *, chance: float | None = None,
+                     xlabel: str = "epoch", ylabel: str = "training loss", title: str | None = None,
+                     styles: Mapping[str, Mapping[str, Any]] | None = None, log: bool = False) -> plt.Axes:
+    """Loss curves of several variants on one axis (x from 1), with an optional dashed line at the chance loss.
+
+    Each value of ``curves`` is a sequence of losses; non-finite values (a diverged run) are left out of its line.
+
+    Example:
+        >>> ax = plot_loss_curves({"relu + He": [2.2, 1.5, 0.9]}, chance=float(np.log(10)))
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one variant")
+    if ax is None:
+        _, ax = plt.subplots()
+    for label, values in curves.items():
+        values = np.asarray(values, dtype=float)
+        kw = {"color": color_for(label), "marker": "o", "markersize": 3}
+        kw.update((styles or {}).get(label, {}))
+        ax.plot(np.arange(1, len(values) + 1), np.where(np.isfinite(values), values, np.nan), label=label, **kw)
+    if chance is not None:
+        ax.axhline(chance, color=OKABE_ITO["grey"], linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return ax
