@@ -167,6 +167,7 @@ def plot_loss_curves(curves: Mapping[str, Any], ax: plt.Axes | None = None, *, c
         ax.plot(np.arange(1, len(values) + 1), np.where(np.isfinite(values), values, np.nan), label=label, **kw)
     if chance is not None:
         ax.axhline(chance, color=OKABE_ITO["grey"], linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
+    ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
     if log:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)

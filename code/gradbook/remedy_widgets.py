@@ -82,8 +82,8 @@ class CliffExplorer(_Explorer):
         True
     """
 
-    def __init__(self, w0: float = 5.25, b0: float = -1.75, *, clip: float = 10.0, learning_rate: float = 0.1,
-                 iterations: int = 60) -> None:
+    def __init__(self, w0: float = 8.75, b0: float = -1.5, *, clip: float = 10.0, learning_rate: float = 0.1,
+                 iterations: int = 150) -> None:
         self.w0, self.b0 = float(w0), float(b0)
         self.iterations = positive_int("iterations", iterations)
         clip = positive_float("clip", clip)
@@ -92,7 +92,7 @@ class CliffExplorer(_Explorer):
             raise ValueError(f"clip must be between 0.1 and 100; got {clip!r}")
         if not 0.01 <= learning_rate <= 0.3:
             raise ValueError(f"learning_rate must be between 0.01 and 0.3; got {learning_rate!r}")
-        w, b = np.meshgrid(np.linspace(2.0, 8.0, 241), np.linspace(-4.0, 0.0, 161))
+        w, b = np.meshgrid(np.linspace(-8.0, 10.0, 361), np.linspace(-4.0, 8.0, 241))
         self.grid = (w, b, cliff(w, b)["loss"].to_numpy().reshape(w.shape))
         self.controls = {
             "clip": widgets.FloatLogSlider(value=clip, base=10, min=-1, max=2, step=0.1, description="clip at",
@@ -128,7 +128,7 @@ class CliffExplorer(_Explorer):
         ax_map.plot([self.w0], [self.b0], "k*", markersize=9, label="start")
         ax_map.set(xlim=(w.min(), w.max()), ylim=(b.min(), b.max()), xlabel="$w$", ylabel="$b$",
                    title="the loss surface and the two paths")
-        ax_map.legend(loc="lower left", fontsize=8)
+        ax_map.legend(loc="upper right", fontsize=8, frameon=True, facecolor="white", framealpha=0.9)
         ax_loss.set_yscale("log")
         ax_loss.set(xlabel="iteration", ylabel="loss", title=f"learning rate {float(s['learning_rate']):.2f}")
         ax_loss.legend(fontsize=8)
