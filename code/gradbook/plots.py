@@ -102,6 +102,15 @@ def plot_layer_norms_with_theory(measured: Mapping[str, pd.Series | np.ndarray],
     return ax
 
 
+def _history_axes(history: pd.DataFrame, ax: plt.Axes | None) -> plt.Axes:
+    """Check a ``GradientMonitor.history`` and return the axes to draw it on (new ones when ``ax`` is None)."""
+    if history.empty:
+        raise ValueError("history must hold at least one recorded step")
+    if ax is None:
+        _, ax = plt.subplots()
+    return ax
+
+
 def plot_gradient_heatmap(history: pd.DataFrame, ax: plt.Axes | None = None, *, vmin: float | None = None,
                           vmax: float | None = None, cmap: str = "viridis") -> plt.Axes:
     """A layer × step heatmap of log10 gradient norms, from ``GradientMonitor.history`` (rows: input at the top).
@@ -110,10 +119,7 @@ def plot_gradient_heatmap(history: pd.DataFrame, ax: plt.Axes | None = None, *, 
         >>> frame = pd.DataFrame([[1e-3, 1.0], [2e-3, 0.5]], index=[0, 5], columns=["dense_1", "logits"])
         >>> ax = plot_gradient_heatmap(frame)
     """
-    if history.empty:
-        raise ValueError("history must hold at least one recorded step")
-    if ax is None:
-        _, ax = plt.subplots()
+    ax = _history_axes(history, ax)
     values = np.log10(np.clip(history.to_numpy(dtype=float).T, 1e-30, None))
     steps = history.index.to_numpy()
     image = ax.imshow(values, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
@@ -132,10 +138,7 @@ def plot_gradient_lines(history: pd.DataFrame, ax: plt.Axes | None = None, *, cm
         >>> frame = pd.DataFrame([[1e-3, 1.0], [2e-3, 0.5]], index=[0, 5], columns=["dense_1", "logits"])
         >>> ax = plot_gradient_lines(frame)
     """
-    if history.empty:
-        raise ValueError("history must hold at least one recorded step")
-    if ax is None:
-        _, ax = plt.subplots()
+    ax = _history_axes(history, ax)
     colors = plt.get_cmap(cmap)(np.linspace(0.0, 0.9, len(history.columns)))
     for color, name in zip(colors, history.columns):
         ax.plot(history.index, history[name], color=color, label=name, linewidth=1.2)
