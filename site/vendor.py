@@ -17,12 +17,12 @@ SITE = Path(__file__).resolve().parent
 MODULES = SITE / "node_modules"
 VENDOR = SITE / "static" / "vendor"
 
-# The default CDN prefixes compiled into these bundles, as fallbacks the book never uses (widget modules it does not
-# bundle, MathJax's speech maps, an old-IE polyfill). They are rewritten to the local copy, so that no file of the
-# site names a CDN and nothing can be fetched from one. A pinned bundle that lacks them makes the script fail.
+# The default CDN prefixes compiled into these bundles, as fallbacks the book never uses (MathJax's speech maps, an
+# old-IE polyfill). They are rewritten to the local copy, so that no file of the site names a CDN and nothing can be
+# fetched from one. A pinned bundle that lacks them makes the script fail.
 CDN_PREFIXES = ("https://cdn.jsdelivr.net/npm/", "https://unpkg.com/", "https://cdnjs.cloudflare.com/ajax/libs/")
 LOCAL = "../_static/vendor/"
-MUST_PATCH = ["html-manager/embed-amd.js", "mathjax/tex-mml-chtml.js"]
+MUST_PATCH = ["mathjax/tex-mml-chtml.js"]
 MATHJAX_PARTS = ["tex-mml-chtml.js", "input", "output/chtml", "ui", "a11y", "sre", "adaptors"]
 
 
@@ -33,17 +33,10 @@ def main() -> int:
     if VENDOR.exists():
         shutil.rmtree(VENDOR)
     VENDOR.mkdir(parents=True)
-    shutil.copy2(MODULES / "requirejs" / "require.js", VENDOR / "require.js")
-    # The widget manager loads its library as the AMD module "@jupyter-widgets/html-manager/dist/libembed-amd" and
-    # finds its fonts next to it: map that module path onto the local copy (relative to the page, in chapters/).
-    (VENDOR / "require-config.js").write_text(
-        'require.config({paths: {"@jupyter-widgets/html-manager/dist": "../_static/vendor/html-manager"}});\n')
     for part in MATHJAX_PARTS:
         src, dst = MODULES / "mathjax" / "es5" / part, VENDOR / "mathjax" / part
         shutil.copytree(src, dst) if src.is_dir() else (dst.parent.mkdir(parents=True, exist_ok=True),
                                                          shutil.copy2(src, dst))
-    shutil.copytree(MODULES / "@jupyter-widgets" / "html-manager" / "dist", VENDOR / "html-manager",
-                    ignore=shutil.ignore_patterns("*.map", "embed.js", "embed.js.LICENSE.txt"))
     patched = {}
     for path in VENDOR.rglob("*"):
         if path.suffix not in (".js", ".css", ".json", ".html"):
@@ -60,7 +53,7 @@ def main() -> int:
         print(f"no CDN default found in {missing}: was a pinned version changed?", file=sys.stderr)
         return 1
     size = sum(p.stat().st_size for p in VENDOR.rglob("*") if p.is_file()) / 2**20
-    print(f"vendored require.js, MathJax and the widgets HTML manager into {VENDOR} ({size:.1f} MiB); "
+    print(f"vendored MathJax into {VENDOR} ({size:.1f} MiB); "
           f"CDN defaults pointed at the local copy in {len(patched)} files")
     return 0
 

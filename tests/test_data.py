@@ -38,17 +38,31 @@ def test_subset_is_fixed_and_shuffled(subset):
 
 
 def test_bad_source_names_allowed_values():
-    with pytest.raises(ValueError, match=r"source must be one of 'auto', 'keras', 'subset'; got 'mnist'"):
+    with pytest.raises(ValueError, match=r"source must be one of 'subset', 'keras', 'auto'; got 'mnist'"):
         load_mnist("mnist")
+    with pytest.raises(TypeError, match=r"source must be a string"):
+        load_mnist(5)
 
 
-def test_env_var_forces_source(monkeypatch, subset):
+def test_default_is_the_subset_even_where_keras_has_mnist(offline_keras, monkeypatch):
+    """The book's data on every machine: a Keras cache does not change the default (a reader's numbers match)."""
+    monkeypatch.delenv("GRADBOOK_MNIST", raising=False)
+    path = data.keras_mnist_path()
+    path.parent.mkdir(parents=True)
+    np.savez(path, x_train=np.zeros((6, 28, 28), np.uint8), y_train=np.zeros(6, np.uint8),
+             x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))
+    assert resolve_source() == "subset"
+    assert load_mnist()[0][0].shape == (4000, 28, 28)
+    assert load_mnist("keras")[0][0].shape == (6, 28, 28)  # opt-in
+
+
+def test_env_var_chooses_the_source(monkeypatch, subset):
     monkeypatch.setenv("GRADBOOK_MNIST", "subset")
-    assert resolve_source("auto") == "subset"
+    assert resolve_source() == "subset"
     (xtr, _), _ = load_mnist()
     assert xtr.shape == (4000, 28, 28)
     monkeypatch.setenv("GRADBOOK_MNIST", "keras")
-    assert resolve_source("auto") == "keras"
+    assert resolve_source() == "keras"
     assert resolve_source("subset") == "subset"  # an explicit source wins over the environment
 
 

@@ -19,7 +19,7 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
 
     Example:
         >>> from gradbook.models import seed_cnn
-        >>> layer_table(seed_cnn()).loc["conv_3", "rf"]
+        >>> int(layer_table(seed_cnn()).loc["conv_3", "rf"])
         18
     """
     if not isinstance(model, keras.Model):

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from gradbook._checks import one_of, positive_float, positive_int
+from gradbook.repro import resolve_seed
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "linear")
 LOSSES = ("cross_entropy", "mse")
@@ -141,7 +142,7 @@ def init_params(sizes: Sequence[int], seed: int | None = 0, weight_std: float | 
         seed = positive_int("seed", seed, minimum=0)
     if weight_std is not None:
         weight_std = positive_float("weight_std", weight_std)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(resolve_seed(seed))
     W, b = {}, {}
     for l in range(1, len(sizes)):
         s = weight_std if weight_std is not None else 1.0 / np.sqrt(sizes[l - 1])
@@ -419,7 +420,7 @@ def train(params: Params, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_si
         if labels_test.shape != (x_test.shape[1],):
             raise ValueError(f"labels_test must have shape (m_test,) = ({x_test.shape[1]},), one label per column of "
                              f"x_test; got {labels_test.shape}")
-    rng = np.random.default_rng(positive_int("seed", seed, minimum=0))
+    rng = np.random.default_rng(resolve_seed(positive_int("seed", seed, minimum=0)))
 
     def full_loss(p: Params) -> float:
         return compute_loss(forward(p, x, activation).z[p.L], y, loss)

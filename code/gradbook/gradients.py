@@ -239,14 +239,16 @@ class GradientMonitor(keras.callbacks.Callback):
 
     Attributes:
         layer_names: the kernel layers, input → output (the columns of ``history``).
-        nonfinite_steps: the steps whose gradients held NaN or inf.
+        nonfinite_steps: the steps whose gradients or kernel weights held NaN or inf. Both are checked because
+            kernels differ in how they propagate NaN: where an activation maps NaN to 0 (``max(x, 0)`` in some
+            oneDNN kernels) the gradients after a diverged step can be finite while the weights are not.
         stop_reason: the message given when training was stopped, else ``None``.
 
     Args:
-        every: record every ``every``-th step (steps 0, every, 2·every, …); steps with non-finite gradients are
-            always recorded.
-        stop_on_nonfinite: stop training (``model.stop_training``) at the first step with a NaN or inf gradient,
-            with a message naming the step and the layers; otherwise say so once and keep training.
+        every: record every ``every``-th step (steps 0, every, 2·every, …); steps with non-finite gradients or
+            weights are always recorded.
+        stop_on_nonfinite: stop training (``model.stop_training``) at the first step with a NaN or inf gradient
+            or weight, with a message naming the step and the layers; otherwise say so once and keep training.
 
     With ``steps_per_execution > 1`` only the last recorded step of each execution is kept. Gradients come from
     ``fit``'s loss in training mode (dropout on, BatchNorm on batch statistics) — what the optimizer uses; with a
@@ -347,8 +349,9 @@ class GradientMonitor(keras.callbacks.Callback):
                 return None
             kernels = [_kernel_variable(layer) for layer in layers]
             with tf.init_scope():
-                # One variable the training step writes and the callback reads: [step, norms…, update ratios…].
-                record = tf.Variable(np.full(1 + 2 * len(kernels), np.nan), dtype=tf.float64, trainable=False,
+                # One variable the training step writes and the callback reads:
+                # [step, 1 if every kernel weight is finite else 0, norms…, update ratios…].
+                record = tf.Variable(np.full(2 + 2 * len(kernels), np.nan), dtype=tf.float64, trainable=False,
                                      name="gradient_record")
                 before = [tf.Variable(tf.zeros(k.shape, k.dtype), trainable=False, name=f"before_{i}")
                           for i, k in enumerate(kernels)]
@@ -375,16 +378,20 @@ class GradientMonitor(keras.callbacks.Callback):
             present = [g for g in kernel_grads if g is not None]
             step = tf.cast(optimizer.iterations, tf.int64)  # read before ``original`` increments it
 
+            def weights_finite() -> tf.Tensor:  # the weights this step's gradient was computed with
+                return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(k)) for k in kernels]))
+
             def due() -> tf.Tensor:  # a step to record, or one with NaN/inf (a sum that overflows only adds a row)
                 total = tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in present]) if present else 0.0
-                return tf.logical_or(tf.equal(step % every, 0), tf.logical_not(tf.math.is_finite(total)))
+                healthy = tf.logical_and(tf.math.is_finite(total), weights_finite())
+                return tf.logical_or(tf.equal(step % every, 0), tf.logical_not(healthy))
 
             recording = tf.convert_to_tensor(active) if every == 1 else tf.cond(active, due, lambda: tf.constant(False))
 
             def snapshot() -> tf.Tensor:
                 for keep, k in zip(before, kernels):
                     keep.assign(k)
-                return tf.constant(0)
+                return tf.cast(weights_finite(), tf.float64)
 
             def write() -> tf.Tensor:
                 norms = [tf.norm(tf.cast(g, tf.float64)) if g is not None else tf.constant(0.0, tf.float64)
@@ -394,10 +401,11 @@ class GradientMonitor(keras.callbacks.Callback):
                     old = tf.norm(keep)
                     change = tf.norm(tf.convert_to_tensor(k) - keep)
                     ratios.append(tf.cast(tf.where(old > 0, change / tf.where(old > 0, old, 1.0), np.nan), tf.float64))
-                record.assign(tf.concat([[tf.cast(step, tf.float64)], tf.stack(norms), tf.stack(ratios)], 0))
+                record.assign(tf.concat([[tf.cast(step, tf.float64), finite_before], tf.stack(norms),
+                                         tf.stack(ratios)], 0))
                 return tf.constant(0)
 
-            tf.cond(recording, snapshot, lambda: tf.constant(0))
+            finite_before = tf.cond(recording, snapshot, lambda: tf.constant(1.0, tf.float64))
             result = original(grads, trainable_variables)
             tf.cond(recording, write, lambda: tf.constant(0))
             return result
@@ -425,12 +433,13 @@ class GradientMonitor(keras.callbacks.Callback):
             return
         n = len(self.layer_names)
         self._last_step = int(values[0])
-        step, norms, ratios = self._offset + self._last_step, values[1:1 + n].copy(), values[1 + n:].copy()
+        step, weights_ok = self._offset + self._last_step, bool(values[1] == 1.0)
+        norms, ratios = values[2:2 + n].copy(), values[2 + n:].copy()
         self._steps.append(step)
         self._norms.append(norms)
         self._ratios.append(ratios)
         self._frames = None
-        if not np.all(np.isfinite(norms)):
+        if not (weights_ok and np.all(np.isfinite(norms))):
             self._nonfinite(step, norms)
 
     def _nonfinite(self, step: int, norms: np.ndarray) -> None:
@@ -439,9 +448,13 @@ class GradientMonitor(keras.callbacks.Callback):
         if not (first or self.stop_on_nonfinite):
             return
         bad = [name for name, v in zip(self.layer_names, norms) if not np.isfinite(v)]
-        what = "NaN" if np.isnan(norms).any() else "inf"
-        message = (f"GradientMonitor: non-finite gradient ({what}) at step {step} in {len(bad)} of "
-                   f"{len(self.layer_names)} layers ({_name_list(bad)}); the weights after this step are not usable. "
+        if bad:
+            what = "NaN" if np.isnan(norms).any() else "inf"
+            found = (f"non-finite gradient ({what}) at step {step} in {len(bad)} of {len(self.layer_names)} layers "
+                     f"({_name_list(bad)})")
+        else:
+            found = f"non-finite weights (NaN or inf) at step {step}, though its gradients are finite"
+        message = (f"GradientMonitor: {found}; the weights after this step are not usable. "
                    f"Likely cause: exploding gradients, a too-large learning rate or NaN in the data. Remedies: a "
                    f"lower learning rate, gradient clipping (e.g. clipnorm=1.0), He/Glorot initialisation. "
                    f"See {BOOK_SECTIONS['clipping']}")

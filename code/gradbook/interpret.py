@@ -23,6 +23,7 @@ import pandas as pd
 import tensorflow as tf
 
 from gradbook._checks import one_of, positive_int
+from gradbook.repro import resolve_seed
 
 SCORES = ("logit", "probability")
 
@@ -193,7 +194,7 @@ def randomize_layers(model: keras.Model, layer_names: Sequence[str], *, seed: in
         True
     """
     model = _check_model(model)
-    seed = positive_int("seed", seed, minimum=0)
+    seed = resolve_seed(positive_int("seed", seed, minimum=0))
     with_kernel = [layer.name for layer in model.layers if getattr(layer, "kernel", None) is not None]
     if isinstance(layer_names, str) or not isinstance(layer_names, Sequence) or not layer_names:
         raise ValueError(f"layer_names must be a non-empty list of names from {with_kernel}; got {layer_names!r}")

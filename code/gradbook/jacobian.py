@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover
     threadpool_limits = None
 
 from gradbook._checks import one_of, positive_int
+from gradbook.repro import resolve_seed
 
 CHAIN_INITS = ("gaussian", "orthogonal")
 CHAIN_ACTIVATIONS = ("linear", "tanh", "relu")
@@ -61,7 +62,7 @@ def chain_singular_values(depth: int, width: int = 100, init: str = "gaussian", 
         gain = np.sqrt(2.0) if activation == "relu" else 1.0
     if not (isinstance(gain, (int, float)) and np.isfinite(gain) and gain > 0):
         raise ValueError(f"gain must be a finite number > 0 or None; got {gain!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(resolve_seed(seed))
     h = rng.normal(size=width)
     jac = np.eye(width)
     # One BLAS thread: for matrices this small it is faster, and on a busy CPU OpenBLAS's spinning threads can make

@@ -11,6 +11,7 @@ import keras
 from keras import layers
 
 from gradbook._checks import one_of, positive_float, positive_int
+from gradbook.repro import resolve_seed
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "selu", "linear")
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "orthogonal", "normal")
@@ -88,6 +89,8 @@ def deep_mlp(
         seed = positive_int("seed", seed, minimum=0)
     make_initializer(initializer, seed, weight_std)  # validate once, before building anything
 
+    seed = resolve_seed(seed)
+
     def init(k: int) -> keras.initializers.Initializer:
         return make_initializer(initializer, None if seed is None else seed + k, weight_std)
 
@@ -136,8 +139,7 @@ def seed_cnn(activation: str = "relu", *, extra_conv: int = 0, seed: int | None 
     """
     one_of("activation", activation, ACTIVATIONS)
     extra_conv = positive_int("extra_conv", extra_conv, minimum=0)
-    if seed is not None:
-        seed = positive_int("seed", seed, minimum=0)
+    seed = resolve_seed(seed)
 
     def init(k: int) -> keras.initializers.Initializer:
         return keras.initializers.GlorotUniform(seed=None if seed is None else seed + k)
@@ -180,8 +182,7 @@ def init_residual_branches(model: keras.Model, initializer: str | float | keras.
     if not isinstance(model, keras.Model):
         raise ValueError(f"model must be a keras.Model; got {type(model).__name__}")
     scale = positive_float("scale", scale, allow_zero=True)
-    if seed is not None:
-        seed = positive_int("seed", seed, minimum=0)
+    seed = resolve_seed(seed)
     make_initializer(initializer, seed)  # validate before changing anything
     branches = [layer for layer in model.layers if layer.name.startswith("dense_") and layer.name.endswith("_out")]
     if not branches:

@@ -14,9 +14,9 @@ import keras
 import numpy as np
 
 from gradbook._checks import positive_int
-from gradbook.data import SOURCES, load_mnist, resolve_source, to_float
+from gradbook.data import load_mnist, resolve_source, to_float
 from gradbook.models import seed_cnn
-from gradbook.repro import set_seed
+from gradbook.repro import resolve_seed, set_seed
 
 _WEIGHTS: dict[tuple, list[np.ndarray]] = {}
 
@@ -41,7 +41,7 @@ def _compiled(seed: int) -> keras.Sequential:
 
 
 def trained_seed_cnn(digits: Iterable[int] | None = None, *, epochs: int = 3, seed: int = 0,
-                     source: str = "auto", batch_size: int = 64) -> keras.Sequential:
+                     source: str | None = None, batch_size: int = 64) -> keras.Sequential:
     """``seed_cnn`` trained the article's way on the MNIST training images, compiled and ready to evaluate.
 
     Calls ``gradbook.repro.set_seed(seed)`` first (the weights and the batch order follow from it), then
@@ -52,24 +52,23 @@ def trained_seed_cnn(digits: Iterable[int] | None = None, *, epochs: int = 3, se
         digits: train only on images of these digits (e.g. ``range(5)``); ``None`` for all ten.
         epochs: passes over the training images, >= 1 (the article uses 5; 3 suffices on the offline subset).
         seed: seed of the initial weights and of the batch order, >= 0.
-        source: ``load_mnist``'s source, ``"auto"``, ``"keras"`` or ``"subset"``.
+        source: ``load_mnist``'s source (``None``: ``$GRADBOOK_MNIST``, else the subset).
         batch_size: images per step, >= 1.
 
     Returns:
         The trained model (a fresh copy with the kept weights when the same arguments were trained before).
 
     Example:
-        >>> model = trained_seed_cnn(digits=[0, 1], epochs=1, source="subset")
+        >>> model = trained_seed_cnn(digits=[0, 1], epochs=1)
         >>> model.count_params(), model.layers[-1].units
         (93322, 10)
     """
     epochs = positive_int("epochs", epochs)
     seed = positive_int("seed", seed, minimum=0)
     batch_size = positive_int("batch_size", batch_size)
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}; got {source!r}")
+    source = resolve_source(source)
     digits = _check_digits(digits)
-    key = (digits, epochs, seed, resolve_source(source), batch_size)
+    key = (digits, epochs, resolve_seed(seed), source, batch_size)
     if key in _WEIGHTS:
         model = _compiled(seed)
         model.set_weights(_WEIGHTS[key])

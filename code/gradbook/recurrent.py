@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from gradbook._checks import one_of, positive_float, positive_int
+from gradbook.repro import resolve_seed
 
 CELLS = ("simple_rnn", "lstm", "gru")
 
@@ -132,6 +133,7 @@ def recurrent_layer(cell: str, units: int = 64, *, forget_bias: float = 1.0, see
     forget_bias = float(_finite("forget_bias", forget_bias))
     seed = positive_int("seed", seed, minimum=0)
     one_of("dtype", dtype, ("float32", "float64"))
+    seed = resolve_seed(seed)
     inits = {"kernel_initializer": keras.initializers.GlorotUniform(seed=seed),
              "recurrent_initializer": keras.initializers.Orthogonal(seed=seed + 1)}
     if cell == "simple_rnn":
@@ -172,7 +174,7 @@ def gradient_through_time(cell: str, steps: int = 100, units: int = 64, *, input
     units = positive_int("units", units)
     input_dim = positive_int("input_dim", input_dim)
     layer = recurrent_layer(cell, units, forget_bias=forget_bias, seed=seed, dtype=dtype)
-    x_one = np.random.default_rng(seed).normal(size=(1, steps, input_dim))
+    x_one = np.random.default_rng(resolve_seed(seed)).normal(size=(1, steps, input_dim))
     x = tf.constant(np.repeat(x_one, units, axis=0), dtype=dtype)
     layer.build(x.shape)
     if cell == "lstm":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradbook._checks import positive_float, positive_int
+from gradbook.repro import resolve_seed
 
 
 def teacher_classification(n: int = 4096, dim: int = 64, num_classes: int = 10, *, seed: int = 0,
@@ -42,7 +43,7 @@ def teacher_classification(n: int = 4096, dim: int = 64, num_classes: int = 10, 
     label_noise = positive_float("label_noise", label_noise, allow_zero=True)
     if label_noise >= 1:
         raise ValueError(f"label_noise must be in [0, 1); got {label_noise!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(resolve_seed(seed))
     teacher = rng.normal(0.0, 1.0 / np.sqrt(dim), size=(dim, num_classes))
     x = rng.normal(size=(n, dim))
     y = np.argmax(x @ teacher, axis=1)

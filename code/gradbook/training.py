@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from gradbook._checks import positive_float, positive_int
 from gradbook.gradients import kernel_layers
+from gradbook.repro import resolve_seed
 
 
 @dataclass
@@ -147,7 +148,7 @@ def train(model: keras.Model, x: Any, y: Any, *, epochs: int = 5, batch_size: in
         epoch = tf.function(epoch)  # the whole epoch is one graph: no Python between steps
     optimizer.build(variables)  # before tracing: creating its slots inside the first call would trace twice
     history = TrainingHistory(initial_loss=_mean_loss(model, loss_fn, x, y))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(resolve_seed(seed))
     steps, norms = [], []
     for _ in range(epochs):
         if history.diverged:

@@ -24,7 +24,7 @@ from keras import layers
 
 from gradbook._checks import positive_int
 from gradbook.models import seed_cnn
-from gradbook.repro import set_seed
+from gradbook.repro import resolve_seed, set_seed
 
 
 def _check_digits(digits: Any) -> tuple[int, ...]:
@@ -64,7 +64,7 @@ def digit_subset(images: Any, labels: Any, digits: Sequence[int], *, per_class: 
         keep = np.flatnonzero(np.isin(labels, digits))
     else:
         per_class = positive_int("per_class", per_class)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(resolve_seed(seed))
         chosen = []
         for d in digits:
             where = np.flatnonzero(labels == d)
@@ -110,7 +110,7 @@ def classifier_head(input_dim: int, num_classes: int, *, seed: int = 0) -> keras
     """
     input_dim = positive_int("input_dim", input_dim)
     num_classes = positive_int("num_classes", num_classes, minimum=2)
-    seed = positive_int("seed", seed, minimum=0)
+    seed = resolve_seed(positive_int("seed", seed, minimum=0))
     model = keras.Sequential([
         keras.Input((input_dim,), name="features"),
         layers.Dense(64, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed + 4),
@@ -132,6 +132,7 @@ def scratch_cnn(num_classes: int, *, seed: int = 0) -> keras.Sequential:
     num_classes = positive_int("num_classes", num_classes, minimum=2)
     seed = positive_int("seed", seed, minimum=0)
     body = seed_cnn(seed=seed).layers[:-1]  # conv_1 ... dense_1, initialised as seed_cnn(seed=seed)'s
+    seed = resolve_seed(seed)
     model = keras.Sequential([keras.Input((28, 28, 1), name="image"), *body,
                               layers.Dense(num_classes, activation="softmax",
                                            kernel_initializer=keras.initializers.GlorotUniform(seed + 5),
@@ -231,7 +232,7 @@ def _train_and_test(model: keras.Model, train: tuple[np.ndarray, np.ndarray], te
             loss = loss_fn(yb, model(xb, training=True))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(resolve_seed(seed))
     accuracies = []
     for epoch in range(1, eval_at[-1] + 1):
         order = rng.permutation(len(x))

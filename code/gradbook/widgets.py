@@ -21,6 +21,7 @@ from gradbook._checks import one_of, positive_float, positive_int
 from gradbook.gradients import activation_stats, first_last_ratio, kernel_layers, layer_gradient_norms
 from gradbook.models import ACTIVATIONS, deep_mlp, make_initializer
 from gradbook.plots import plot_layer_norms_with_theory
+from gradbook.repro import resolve_seed
 from gradbook.theory import mean_field
 
 # Initialisers the explorer offers: every named one that needs no extra argument ("normal" needs a std: use scale).
@@ -118,7 +119,7 @@ class GradientExplorer:
     def _initialize(self, model, initializer: str, scale: float) -> None:
         # The same draws as deep_mlp(..., initializer, seed): layer k (dense_k, then the logits) uses seed + k.
         for k, layer in enumerate(kernel_layers(model), start=1):
-            weights = make_initializer(initializer, self.seed + k)(tuple(layer.kernel.shape))
+            weights = make_initializer(initializer, resolve_seed(self.seed) + k)(tuple(layer.kernel.shape))
             layer.kernel.assign(np.asarray(weights) * scale)
 
     def measure(self) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
