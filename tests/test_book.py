@@ -37,6 +37,11 @@ def test_notebook_is_stored_clean_and_checks_its_claims(nb):
               and "assert" in "".join(c["source"])]
     assert checks, "no check cell (tag remove-cell, with assert)"
     assert any("glue(" in "".join(c["source"]) for c in code), "no glued numbers"
+    for cell in code:  # every claim goes through gradbook.repro.checks: strict in builds, a message for readers
+        source = "".join(cell["source"])
+        bare = [line for line in source.splitlines() if line.startswith("assert ")]
+        assert not bare, f"assert outside `with checks():` in a cell: {bare[0]}"
+        assert "default_rng(" not in source, "seed NumPy with gradbook.repro.rng(seed), so GRADBOOK_SEED_SHIFT reaches it"
 
 
 def _repository_url():
