@@ -59,6 +59,20 @@ def test_the_default_loss_is_the_compiled_one_else_cross_entropy_on_logits_or_pr
     assert layer_gradient_norms(logits, X, onehot).attrs["loss"] == pytest.approx(float(by_hand), rel=1e-5)
 
 
+def test_choosing_the_default_loss_leaves_no_trace_in_the_model():
+    """A model that always runs in training mode moves its BatchNorm statistics once per measurement, as one training
+    step does — reading its outputs to choose the loss does not move them again."""
+    from gradbook.training import in_training_mode
+
+    measured, stepped = (deep_mlp(3, 8, batch_norm=True, seed=0) for _ in range(2))
+    view = in_training_mode(measured)
+    in_training_mode(stepped)  # the same dummy batch the view is built with
+    layer_gradient_norms(view, X, Y, compiled=False)
+    stepped(X, training=True)
+    for a, b in zip(measured.non_trainable_variables, stepped.non_trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 def test_layer_gradient_norms_is_float64_and_survives_a_float32_overflow():
     model = deep_mlp(1, 4, "linear", input_dim=4, num_classes=1)
     model.get_layer("dense_1").kernel.assign(np.full((4, 4), 1e-15, "float32"))

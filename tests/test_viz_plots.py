@@ -27,6 +27,8 @@ def test_colours_follow_the_activation_named_first():
     assert color_for("leaky_relu") == ACTIVATION_COLORS["leaky_relu"]  # the longest matching name wins
     assert color_for("Leaky-ReLU, slope 0.2") == ACTIVATION_COLORS["leaky_relu"]
     assert color_for("no activation") is None
+    with pytest.raises(TypeError, match="label must be a string; got 3"):
+        color_for(3)
     use_book_style()
     assert matplotlib.rcParams["figure.facecolor"] == "white" and matplotlib.rcParams["axes.grid"]
 
@@ -70,3 +72,5 @@ def test_gradient_history_plots():
     assert right.get_lines()[0].get_xdata().tolist() == [0, 5, 10]
     with pytest.raises(ValueError, match="history must hold at least one recorded step"):
         plot_gradient_lines(HISTORY.iloc[:0])
+    with pytest.raises(TypeError, match="history must be a pandas.DataFrame"):
+        plot_gradient_heatmap(HISTORY.to_numpy())

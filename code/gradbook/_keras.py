@@ -13,7 +13,8 @@ activation tap and the one loss resolver.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,26 @@ def check_targets(y: np.ndarray, output_shape: tuple[int | None, ...]) -> None:
         if y.size and (y.min() < 0 or y.max() >= classes):
             raise ValueError(f"y must hold class labels from 0 to {classes - 1} (the model has {classes} outputs); "
                              f"got labels from {int(y.min())} to {int(y.max())}")
+
+
+@contextmanager
+def kept_state(model: keras.Model, keep: bool = True) -> Iterator[None]:
+    """Restore every non-trainable variable of ``model`` (BatchNorm's moving statistics, dropout's random state) on
+    leaving the block, so that running the model in training mode leaves no trace; does nothing unless ``keep``."""
+    variables = list(model.non_trainable_variables) if keep else []
+    saved = [v.numpy() for v in variables]
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, saved):
+            variable.assign(value)
+
+
+def inference_outputs(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """The model's output on ``x`` in inference mode, leaving no trace (a model that always runs as in training,
+    like ``gradbook.training.in_training_mode``'s view, would otherwise move its BatchNorm statistics)."""
+    with kept_state(model):
+        return np.asarray(model(x, training=False))
 
 
 def all_layers(model: keras.Model) -> list[keras.layers.Layer]:

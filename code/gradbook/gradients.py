@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from gradbook._keras import check_batch, check_model, check_targets, resolve_loss, tap_activations
-from gradbook._validate import flag, instance, integer, number, type_error
+from gradbook._keras import (check_batch, check_model, check_targets, inference_outputs, resolve_loss,
+                             tap_activations)
+from gradbook._validate import flag, instance, integer, number, numeric, type_error
 from gradbook.models import recurrent_layer
 from gradbook.repro import resolve_seed
 
@@ -107,7 +108,7 @@ def layer_gradient_norms(model: keras.Model, x: Any, y: Any, loss: Any = None, *
     names = [layer.name for layer in _measured_layers(model)]
     if getattr(model, "outputs", None):
         check_targets(y, tuple(model.outputs[0].shape))
-    loss, key = resolve_loss(model, loss, y, lambda: model(x, training=False))
+    loss, key = resolve_loss(model, loss, y, lambda: inference_outputs(model, x))
     values, batch_loss = _gradient_fn(model, loss, key, compiled)(tf.constant(x), tf.constant(y))
     series = pd.Series(np.asarray(values, dtype=np.float64), index=names, name="grad_norm")
     series.index.name = "layer"
@@ -216,7 +217,7 @@ def autocorrelation(values: Any, lag: int = 1) -> float:
         1.0
     """
     lag = integer("lag", lag)
-    values = np.asarray(values, dtype=np.float64).ravel()
+    values = numeric("values", values).astype(np.float64).ravel()
     if len(values) < lag + 3:
         raise ValueError(f"values must hold at least lag + 3 = {lag + 3} numbers; got {len(values)}")
     if not np.all(np.isfinite(values)):

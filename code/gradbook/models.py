@@ -35,6 +35,8 @@ def make_initializer(initializer: str | float | keras.initializers.Initializer, 
         >>> make_initializer(0.3).stddev
         0.3
     """
+    if seed is not None:
+        integer("seed", seed, minimum=0)
     if isinstance(initializer, keras.initializers.Initializer):
         return initializer
     name, std = initializer_spec(initializer, weight_std)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from gradbook._catalog import ACTIVATIONS, INITIALIZERS, base_variance, initializer_spec
-from gradbook._validate import integer, number, one_of
+from gradbook._validate import integer, number, one_of, type_error
 from gradbook.repro import resolve_seed
 
 try:  # installed with scikit-learn (a dependency of mlxtend); optional
@@ -112,6 +112,8 @@ def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], q: float) -> flo
         >>> round(gaussian_expectation(lambda z: z ** 2, 3.0), 12)
         3.0
     """
+    if not callable(f):
+        raise type_error("f", "a function of a NumPy array", f)
     q = number("q", q, minimum=0)
     if q == 0.0:
         return float(np.asarray(f(np.zeros(1)), dtype=float)[0])

@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from gradbook._keras import all_layers, check_batch, check_model, check_targets, resolve_loss, tap_activations
+from gradbook._keras import (all_layers, check_batch, check_model, check_targets, kept_state, resolve_loss,
+                             tap_activations)
 from gradbook._validate import instance, number, one_of, type_error
 from gradbook.gradients import _measured_layers, first_last_ratio
 
 BOOK_URL = "https://deep-gradients.github.io/deep-gradients/"
-"""The published book: the GitHub Pages site of the repository named in the book's ``_config.yml``."""
+"""The published book, the GitHub Pages site of the repository named in the book's ``_config.yml``."""
 
 BOOK_SECTIONS: dict[str, str] = {key: BOOK_URL + page for key, page in {
     "mechanism": "chapters/04_vanishing_exploding.html",
@@ -33,9 +34,8 @@ BOOK_SECTIONS: dict[str, str] = {key: BOOK_URL + page for key, page in {
     "residual": "chapters/06b_normalization_residual.html#sec-residual",
     "clipping": "chapters/06c_clipping_recurrent.html#sec-clipping",
 }.items()}
-"""Where the book explains each finding and its remedies: absolute URLs (``BOOK_URL`` + chapter page + section label),
-so that they work wherever a report is shown — in a reader's own notebook too. The only place these links are
-written."""
+"""Where the book explains each finding and its remedies, as absolute URLs (``BOOK_URL`` + chapter page + section
+label) that work wherever a report is shown, in a reader's own notebook too. The only place these links are written."""
 
 THRESHOLDS: dict[str, float] = {
     "vanishing_ratio": 1e-2,
@@ -320,8 +320,7 @@ def diagnose(model: keras.Model, x: Any, y: Any, loss: Any = None, *, training: 
     layers = _measured_layers(model)
     kernels = [layer.kernel for layer in layers]
     training, notes = _mode(training, untouched_batch_norm(model))
-    saved = [v.numpy() for v in model.non_trainable_variables] if training else []
-    try:
+    with kept_state(model, keep=training):
         with tf.GradientTape() as tape:
             pred = _run(model, tf.constant(x_arr), training)
             if isinstance(pred, (list, tuple, dict)):
@@ -336,9 +335,6 @@ def diagnose(model: keras.Model, x: Any, y: Any, loss: Any = None, *, training: 
                                  f"integer labels); got {loss!r}, which failed: {exc}") from exc
         grads = tape.gradient(value, kernels)
         tap = tap_activations(model, x_arr, training=training)
-    finally:
-        for variable, old in zip(model.non_trainable_variables if training else [], saved):
-            variable.assign(old)
     notes += tap.notes
     if tap.stats.empty and any("subclassed" in note for note in tap.notes):
         notes[-1] += "; the findings rest on the gradients alone (vanishing, exploding, nonfinite)"

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from gradbook._validate import instance
+
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {
     "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
@@ -50,6 +52,7 @@ def color_for(label: str) -> str | None:
         >>> color_for("relu + He") == OKABE_ITO["blue"], color_for("baseline")
         (True, None)
     """
+    instance("label", label, str, "a string")
     key = label.lower().replace("-", "_").replace(" ", "_")
     for name in sorted(ACTIVATION_COLORS, key=len, reverse=True):
         if key.startswith(name):
@@ -79,6 +82,8 @@ def plot_layer_norms(curves: Mapping[str, pd.Series | np.ndarray], ax: plt.Axes 
 
     Example:
         >>> ax = plot_layer_norms({"sigmoid": np.logspace(-12, 0, 21)})
+        >>> ax.get_yscale(), [line.get_label() for line in ax.get_lines()]
+        ('log', ['sigmoid'])
     """
     ax = _plot_curves(curves, ax, styles)
     ax.set_yscale("log")
@@ -100,7 +105,10 @@ def plot_layer_norms_with_theory(measured: Mapping[str, pd.Series | np.ndarray],
     to ``plot_layer_norms``.
 
     Example:
-        >>> ax = plot_layer_norms_with_theory({"sigmoid": np.logspace(-12, 0, 21)}, {"sigmoid": np.logspace(-12, 0, 21)})
+        >>> norms = np.logspace(-12, 0, 21)
+        >>> ax = plot_layer_norms_with_theory({"sigmoid": norms}, {"sigmoid": norms})
+        >>> [line.get_linestyle() for line in ax.get_lines()]
+        ['-', '--']
     """
     unknown = sorted(set(predicted) - set(measured))
     if unknown:
@@ -122,6 +130,7 @@ def plot_layer_norms_with_theory(measured: Mapping[str, pd.Series | np.ndarray],
 
 def _history_axes(history: pd.DataFrame, ax: plt.Axes | None) -> plt.Axes:
     """Check a ``GradientMonitor.history`` and return the axes to draw it on (new ones when ``ax`` is None)."""
+    instance("history", history, pd.DataFrame, "a pandas.DataFrame (GradientMonitor.history)")
     if history.empty:
         raise ValueError("history must hold at least one recorded step; got an empty history")
     if ax is None:
@@ -136,6 +145,8 @@ def plot_gradient_heatmap(history: pd.DataFrame, ax: plt.Axes | None = None, *, 
     Example:
         >>> frame = pd.DataFrame([[1e-3, 1.0], [2e-3, 0.5]], index=[0, 5], columns=["dense_1", "logits"])
         >>> ax = plot_gradient_heatmap(frame)
+        >>> ax.get_images()[0].get_array().shape       # layers × recorded steps
+        (2, 2)
     """
     ax = _history_axes(history, ax)
     values = np.log10(np.clip(history.to_numpy(dtype=float).T, 1e-30, None))
@@ -155,6 +166,8 @@ def plot_gradient_lines(history: pd.DataFrame, ax: plt.Axes | None = None, *, cm
     Example:
         >>> frame = pd.DataFrame([[1e-3, 1.0], [2e-3, 0.5]], index=[0, 5], columns=["dense_1", "logits"])
         >>> ax = plot_gradient_lines(frame)
+        >>> [line.get_label() for line in ax.get_lines()]
+        ['dense_1', 'logits']
     """
     ax = _history_axes(history, ax)
     colors = plt.get_cmap(cmap)(np.linspace(0.0, 0.9, len(history.columns)))
@@ -176,6 +189,8 @@ def plot_loss_curves(curves: Mapping[str, Any], ax: plt.Axes | None = None, *, c
 
     Example:
         >>> ax = plot_loss_curves({"relu + He": [2.2, 1.5, 0.9]}, chance=float(np.log(10)))
+        >>> [line.get_label() for line in ax.get_lines()]
+        ['relu + He', 'chance (2.30)']
     """
     ax = _plot_curves(curves, ax, styles)
     if chance is not None:
