@@ -57,6 +57,9 @@ def test_the_default_loss_is_the_compiled_one_else_cross_entropy_on_logits_or_pr
         float(np.mean((np.asarray(logits(X)) - onehot) ** 2)), rel=1e-5)
     logits.compile(loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     assert layer_gradient_norms(logits, X, onehot).attrs["loss"] == pytest.approx(float(by_hand), rel=1e-5)
+    # integer labels with a last axis of 1, as Keras' sparse losses take them
+    fresh = deep_mlp(2, 8)
+    assert layer_gradient_norms(fresh, X, Y[:, None]).attrs["loss"] == pytest.approx(float(by_hand), rel=1e-6)
 
 
 def test_choosing_the_default_loss_leaves_no_trace_in_the_model():

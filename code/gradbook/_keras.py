@@ -35,10 +35,10 @@ _LAYER_KINDS = ((keras.layers.ReLU, "relu"), (keras.layers.LeakyReLU, "leaky_rel
 def graph_inputs(model: Any) -> list[Any] | None:
     """The symbolic inputs of a functional or Sequential model built with an Input; None for other models."""
     try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):  # a subclassed model has no symbolic inputs
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError):  # a subclassed model has no symbolic inputs and outputs
         return None
-    return list(inputs) if inputs else None
+    return list(inputs) if inputs and outputs else None
 
 
 def check_model(model: Any, *, built: bool = True, graph: bool = False) -> keras.Model:
@@ -53,8 +53,12 @@ def check_model(model: Any, *, built: bool = True, graph: bool = False) -> keras
 
 
 def input_shape(model: keras.Model) -> tuple[int | None, ...] | None:
-    """The per-sample shape of the model's (first) input, when the model knows it."""
-    inputs = graph_inputs(model)
+    """The per-sample shape of the model's (first) input, when the model knows it (a graph model, or a view given its
+    ``inputs``, as ``gradbook.training.in_training_mode``'s)."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
     return tuple(inputs[0].shape[1:]) if inputs else None
 
 
@@ -79,8 +83,15 @@ def check_batch(model: keras.Model, x: Any, y: Any = None) -> tuple[np.ndarray, 
     return x.astype(np.float32), (y.astype(np.float32) if np.issubdtype(y.dtype, np.floating) else y)
 
 
+def _labels_with_unit_axis(y_shape: tuple[int, ...], output_shape: tuple[int | None, ...]) -> bool:
+    return len(y_shape) == len(output_shape) >= 2 and y_shape[-1] == 1 and output_shape[-1] not in (None, 1)
+
+
 def check_targets(y: np.ndarray, output_shape: tuple[int | None, ...]) -> None:
-    """``y`` must be shaped like the model's output, or be integer class labels for it (one axis fewer)."""
+    """``y`` must be shaped like the model's output, or be integer class labels for it (one axis fewer, or a last axis
+    of 1, as Keras' sparse losses accept them)."""
+    if _labels_with_unit_axis(y.shape, output_shape):
+        y = y[..., 0]
     shape, wanted = tuple(y.shape[1:]), tuple(output_shape[1:])
     if len(y.shape) == len(output_shape):
         if any(o is not None and o != s for o, s in zip(wanted, shape)):
@@ -184,8 +195,8 @@ def _plan(model: keras.Model, wanted: Callable[[Any], bool], tap: ActivationTap)
     outputs = {id(t) for t in tf.nest.flatten(model.outputs)}
     entries = []
     for layer in model.layers:
-        nodes = getattr(layer, "_inbound_nodes", [])  # the calls of a nested model: one, in this model's graph
         if isinstance(layer, keras.Model):
+            nodes = getattr(layer, "_inbound_nodes", [])  # the nested model's calls: one, in this model's graph
             inner = graph_inputs(layer)
             if inner is None or len(inner) != 1 or len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
                 tap.notes.append(f"layers inside the nested model {layer.name!r} not measured: it is subclassed, "
@@ -278,6 +289,6 @@ def resolve_loss(model: keras.Model, loss: Any, y: np.ndarray,
         return compiled, ("compiled", id(compiled))
     pred = np.asarray(outputs())
     probabilities = _looks_like_probabilities(pred)
-    sparse = y.ndim == pred.ndim - 1
+    sparse = y.ndim == pred.ndim - 1 or _labels_with_unit_axis(y.shape, pred.shape)
     cls = keras.losses.SparseCategoricalCrossentropy if sparse else keras.losses.CategoricalCrossentropy
     return cls(from_logits=not probabilities), ("crossentropy", sparse, probabilities)
