@@ -206,7 +206,8 @@ def test_a_nested_model_with_dropout_is_looked_into_and_restored(small_images):
     inner = _keras_application("MobileNet")  # it ends in Dropout, a Conv2D head and a softmax
     model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(2.0, offset=-1.0), inner],
                              name="nested")
-    before = _state(model)
+    assert any(isinstance(layer, keras.layers.Dropout) for layer in inner.layers)
+    before = _state(model)  # BatchNorm statistics and dropout's random state
     report = diagnose(model, *small_images)
     assert report.training and not _wrong_cause(report), report
     assert "conv1_relu" in report.activations.index and "predictions" in report.activations.index
