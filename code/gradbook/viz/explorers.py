@@ -102,7 +102,7 @@ class GradientExplorer(_Explorer):
 
     The weights are exactly ``deep_mlp(depth, width, activation, initializer, seed=seed)``'s, multiplied by
     ``scale``. Models are built once per (activation, depth) and re-initialised in place when only the initialiser
-    or the scale changes, so moving a slider costs one forward and backward pass.
+    or the scale changes, so moving a slider costs one backward pass and a few forward passes.
 
     Attributes:
         widget: the ``ipywidgets.VBox`` to display (controls above the figure).
