@@ -1,4 +1,5 @@
-"""Benchmarks of gradbook.gradients on this machine: run ``make bench`` (or ``python benchmarks/bench_gradients.py``).
+"""Benchmarks of gradbook.gradients and gradbook.diagnostics on this machine: run ``make bench`` (or
+``python benchmarks/bench_gradients.py``).
 
 1. **GradientMonitor's overhead** on the article's MNIST CNN (``gradbook.models.seed_cnn``: RMSprop, categorical
    cross-entropy, batches of 64, trained on ``gradbook.data.load_mnist()``) against plain ``fit`` in the same process,
@@ -33,7 +34,8 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from gradbook.data import load_mnist, mnist_batch, resolve_source, to_float  # noqa: E402
-from gradbook.gradients import GradientMonitor, kernel_layers, layer_gradient_norms  # noqa: E402
+from gradbook.diagnostics import GradientMonitor  # noqa: E402
+from gradbook.gradients import kernel_layers, layer_gradient_norms  # noqa: E402
 from gradbook.models import deep_mlp, seed_cnn  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradbook.data as data
-from gradbook.data import load_mnist, mnist_batch, resolve_source, to_float
+from gradbook.data import load_mnist, mnist_batch, resolve_source, teacher_classification, to_float
 
 
 def test_subset_layout_matches_keras(subset):
@@ -40,7 +40,7 @@ def test_subset_is_fixed_and_shuffled(subset):
 def test_bad_source_names_allowed_values():
     with pytest.raises(ValueError, match=r"source must be one of 'subset', 'keras', 'auto'; got 'mnist'"):
         load_mnist("mnist")
-    with pytest.raises(TypeError, match=r"source must be a string"):
+    with pytest.raises(TypeError, match=r"source must be one of 'subset', 'keras', 'auto' or None; got 5 \(int\)"):
         load_mnist(5)
 
 
@@ -106,9 +106,52 @@ def test_to_float_and_batch(subset):
     assert to_float(subset[0][0][:3], channels=True).shape == (3, 28, 28, 1)
     xb, yb = mnist_batch(16, source="subset")
     assert xb.shape == (16, 784) and np.array_equal(yb, subset[0][1][:16])
-    with pytest.raises(ValueError, match="n must be"):
+    with pytest.raises(ValueError, match="n must be an integer >= 1; got 0"):
         mnist_batch(0, source="subset")
+    with pytest.raises(ValueError, match="n must be at most 1000 for the test split"):
+        mnist_batch(1001, source="subset", split="test")
     with pytest.raises(ValueError, match="images must have shape"):
         to_float(np.zeros((3, 784)))
+    with pytest.raises(ValueError, match="flatten and channels must not both be True"):
+        to_float(np.zeros((3, 28, 28)), flatten=True, channels=True)
+    with pytest.raises(TypeError, match="flatten must be True or False"):
+        to_float(np.zeros((3, 28, 28)), flatten=1)
     with pytest.raises(ValueError, match="split must be one of"):
         mnist_batch(4, split="valid")
+
+
+# --- teacher_classification ------------------------------------------------------------------------------------------
+
+def test_teacher_data_shapes_types_and_determinism():
+    x, y = teacher_classification(128, dim=6, num_classes=4, seed=3)
+    assert x.shape == (128, 6) and x.dtype == np.float32
+    assert y.shape == (128,) and y.dtype == np.int64 and set(np.unique(y)) <= set(range(4))
+    x2, y2 = teacher_classification(128, dim=6, num_classes=4, seed=3)
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+    assert not np.array_equal(y, teacher_classification(128, dim=6, num_classes=4, seed=4)[1])
+
+
+def test_teacher_labels_are_linearly_separable():
+    """Least squares on one-hot targets recovers the teacher's argmax for almost every sample."""
+    x, y = teacher_classification(2000, dim=8, num_classes=3, seed=0)
+    w, *_ = np.linalg.lstsq(np.c_[x, np.ones(len(x))], np.eye(3)[y], rcond=None)
+    assert np.mean(np.argmax(np.c_[x, np.ones(len(x))] @ w, 1) == y) > 0.85
+
+
+def test_label_noise_changes_some_labels():
+    _, clean = teacher_classification(1000, seed=1)
+    _, noisy = teacher_classification(1000, seed=1, label_noise=0.5)
+    assert 0.2 < np.mean(clean != noisy) < 0.6
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"n": 0}, ValueError, "n must be an integer >= 1"),
+    ({"num_classes": 1}, ValueError, "num_classes must be an integer >= 2"),
+    ({"dim": 2.5}, TypeError, "dim must be an integer"),
+    ({"seed": -1}, ValueError, "seed must be an integer >= 0"),
+    ({"label_noise": 1.0}, ValueError, r"label_noise must be a finite number in \[0, 1\)"),
+    ({"label_noise": -0.1}, ValueError, r"label_noise must be a finite number in \[0, 1\)"),
+])
+def test_teacher_rejects_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        teacher_classification(**kwargs)

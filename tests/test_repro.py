@@ -29,10 +29,13 @@ def test_set_seed_reproduces_numpy_tensorflow_and_keras_weights():
     assert not any(np.array_equal(a, b) for a, b in zip(first, third))
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "0", None, True])
-def test_set_seed_rejects_non_integers(bad):
-    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+@pytest.mark.parametrize("bad, error", [(-1, ValueError), (1.5, TypeError), ("0", TypeError), (None, TypeError),
+                                        (True, TypeError)])
+def test_set_seed_rejects_non_integers(bad, error):
+    with pytest.raises(error, match="seed must be an integer >= 0"):
         set_seed(bad)
+    with pytest.raises(TypeError, match="deterministic_ops must be True or False"):
+        set_seed(0, deterministic_ops=1)
 
 
 def test_seed_shift_moves_every_seed(monkeypatch):

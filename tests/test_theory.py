@@ -1,17 +1,12 @@
-"""gradbook.theory: expectations, known gains, agreement with a real network, and argument checks."""
+"""gradbook.theory: expectations, known gains, agreement with a real network, random Jacobians, argument checks."""
 import math
 
 import numpy as np
 import pytest
 
-from gradbook import models, theory
-from gradbook.theory import (activation_moments, fixed_point_variance, gaussian_expectation, mean_field,
-                             per_layer_gain, predicted_layer_norms, weight_variance)
-
-
-def test_names_match_the_models_module():
-    assert theory.ACTIVATIONS == models.ACTIVATIONS
-    assert theory.INITIALIZERS == models.INITIALIZERS
+from gradbook import models
+from gradbook.theory import (activation_moments, chain_singular_values, fixed_point_variance, gaussian_expectation,
+                             mean_field, per_layer_gain, predicted_layer_norms, weight_variance)
 
 
 @pytest.mark.parametrize("q", [1e-6, 0.3, 1.0, 17.0, 2500.0])
@@ -71,10 +66,14 @@ def test_weight_variance(initializer, expected):
 
 
 def test_weight_variance_matches_the_keras_initializers():
-    for name in ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "orthogonal"):
+    """theory predicts exactly what models builds: every initializer models accepts, drawn by Keras."""
+    for name in models.INITIALIZERS:
         for shape in [(300, 200), (200, 300)]:
-            w = np.asarray(models.make_initializer(name, seed=1)(shape))
-            assert w.var() == pytest.approx(weight_variance(name, *shape), rel=0.03), (name, shape)
+            w = np.asarray(models.make_initializer(name, seed=1, weight_std=0.05)(shape))
+            expected = weight_variance(name, *shape, weight_std=0.05)
+            assert w.var() == pytest.approx(expected, rel=0.03), (name, shape)
+    w = np.asarray(models.make_initializer(0.2, seed=1)((300, 200)))
+    assert w.var() == pytest.approx(weight_variance(0.2, 300, 200), rel=0.03)
 
 
 def test_known_gains():
@@ -125,6 +124,36 @@ def test_prediction_matches_a_real_sigmoid_network():
     assert 1 / factor == pytest.approx(per_layer_gain("sigmoid", "glorot_uniform", 128), rel=0.1)
 
 
+def test_orthogonal_linear_chain_is_an_isometry_and_gaussian_is_not():
+    assert np.allclose(chain_singular_values(30, 40, "orthogonal", seed=1), 1.0)
+    s = chain_singular_values(30, 40, "gaussian", seed=1)
+    assert s[0] > 1 and s[-1] < 1e-6 and np.all(np.diff(s) <= 0)
+
+
+def test_one_linear_layer_matches_numpy():
+    rng = np.random.default_rng(5)
+    rng.normal(size=6)  # chain_singular_values draws the input first, then the weights
+    w = rng.normal(size=(6, 6)) / np.sqrt(6)
+    expected = np.linalg.svd(w, compute_uv=False)
+    np.testing.assert_allclose(chain_singular_values(1, 6, "gaussian", seed=5), expected)
+
+
+def test_relu_chain_has_dead_directions():
+    assert chain_singular_values(40, 30, "gaussian", "relu", seed=0)[-1] < 1e-8
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: chain_singular_values(0), ValueError, "depth must be an integer >= 1"),
+    (lambda: chain_singular_values(2, init="xavier"), ValueError, "init must be one of"),
+    (lambda: chain_singular_values(2, activation="sigmoid"), ValueError, "activation must be one of"),
+    (lambda: chain_singular_values(2, gain=0.0), ValueError, "gain must be a finite number > 0"),
+    (lambda: chain_singular_values(2, gain="1"), TypeError, "gain must be a finite number > 0"),
+])
+def test_chain_rejects_bad_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: activation_moments("swish", 1.0), "activation must be one of 'sigmoid'"),
     (lambda: activation_moments("relu", -1.0), "q must be a finite number >= 0"),
@@ -134,7 +163,6 @@ def test_prediction_matches_a_real_sigmoid_network():
     (lambda: weight_variance("he_normal", 0, 4), "fan_in must be an integer >= 1"),
     (lambda: weight_variance("he_normal", 4, 4, scale=0), "scale must be a finite number > 0"),
     (lambda: mean_field(0), "depth must be an integer >= 1"),
-    (lambda: mean_field(3, width=2.5), "width must be an integer"),
     (lambda: mean_field(3, input_second_moment=float("nan")), "input_second_moment must be a finite number"),
     (lambda: predicted_layer_norms(3, anchor=0.0), "anchor must be a finite number > 0"),
     (lambda: per_layer_gain("tanh", "he_normal", q=-2.0), "q must be a finite number >= 0"),
@@ -142,4 +170,15 @@ def test_prediction_matches_a_real_sigmoid_network():
 ])
 def test_bad_arguments_raise_value_errors_naming_them(call, match):
     with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: mean_field(3, width=2.5), "width must be an integer"),
+    (lambda: activation_moments(3, 1.0), "activation must be one of"),
+    (lambda: weight_variance(None, 4, 4), "initializer must be one of"),
+    (lambda: per_layer_gain("relu", q="0"), "q must be a finite number >= 0"),
+])
+def test_wrong_types_raise_type_errors_naming_them(call, match):
+    with pytest.raises(TypeError, match=match):
         call()

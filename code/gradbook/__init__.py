@@ -1,17 +1,25 @@
 """gradbook: the code behind *Deep Gradients*, a book on vanishing and exploding gradients.
 
-Modules, by what they do:
+Ten modules, by what they do (the chapters that use them in brackets):
 
-- ``data``: MNIST in Keras' layout, online or offline (``load_mnist``); ``synthetic``: teacher-generated data.
+- ``data``: MNIST in Keras' layout, online or offline (``load_mnist``), and ``teacher_classification``, a task whose
+  answer is known [1–6].
+- ``models``: the book's networks (``deep_mlp``, ``seed_cnn``, ``trained_seed_cnn``, ``recurrent_layer``) and
+  ``layer_table`` [1–7].
+- ``gradients``: measuring — per-layer gradient norms, activation statistics, ``dy/dx`` along a line, gradients
+  through time [1, 4–6].
+- ``diagnostics``: checking your own model — ``diagnose`` and the ``GradientMonitor`` callback [5, 6, 8].
+- ``theory``: the mean-field prediction of per-layer gains and gradient norms, and random Jacobians (NumPy) [4, 9].
+- ``backprop``: a fully-connected network and its gradients in NumPy, one function per step [2, 3].
+- ``training``: the book's training loop, the training-mode view, gradient clipping, the recurrent cliff [6].
+- ``frontiers``: the frontiers chapter's experiments — ``interpret``, ``compute``, ``precision``, ``transfer`` [7].
+- ``viz``: figures (``viz.plots``) and interactive explorers (``viz.explorers``); imported by notebooks only.
 - ``repro``: seeds (``set_seed``, shifted by ``GRADBOOK_SEED_SHIFT``), the settings that change results, and the
-  ``checks`` context manager of the book's check cells.
-- ``models``: the book's networks (``deep_mlp``, ``seed_cnn``); ``architecture``: shapes, parameters, receptive fields.
-- ``backprop``: a fully-connected network and its gradients in NumPy, one function per step.
-- ``gradients``: per-layer gradient norms, activation statistics, ``GradientMonitor`` and ``diagnose``.
-- ``theory``: the mean-field prediction of per-layer gains and gradient norms.
-- ``training``, ``jacobian``, ``dead_units``, ``clipping``, ``recurrent``: the remedies chapter's experiments.
-- ``interpret``, ``compute``, ``precision``, ``transfer``, ``pretrained``: the frontiers chapter's experiments.
-- ``plots``, ``widgets``, ``remedy_widgets``: figures and explorers (imported by notebooks only).
+  ``checks`` context manager of the book's check cells [all].
+
+The names most readers need are importable from here: ``from gradbook import diagnose, GradientMonitor,
+layer_gradient_norms, activation_stats, deep_mlp, seed_cnn, load_mnist, set_seed``. They are imported on first use,
+so ``import gradbook`` (and ``gradbook.theory``, ``gradbook.backprop``) does not import TensorFlow.
 """
 import os
 import sys
@@ -34,3 +42,34 @@ if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
                       "effect; import gradbook first to get the book's numerics", RuntimeWarning, stacklevel=2)
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "diagnose": "gradbook.diagnostics",
+    "GradientMonitor": "gradbook.diagnostics",
+    "layer_gradient_norms": "gradbook.gradients",
+    "activation_stats": "gradbook.gradients",
+    "deep_mlp": "gradbook.models",
+    "seed_cnn": "gradbook.models",
+    "load_mnist": "gradbook.data",
+    "set_seed": "gradbook.repro",
+}
+_MODULES = ("data", "models", "gradients", "diagnostics", "theory", "backprop", "training", "frontiers", "viz", "repro")
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Import a curated name (or a module) on first use (PEP 562)."""
+    import importlib
+
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f"gradbook.{name}")
+    else:
+        raise AttributeError(f"module 'gradbook' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | set(_MODULES))

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from gradbook._checks import one_of, positive_float, positive_int
+from gradbook._validate import instance, integer, number, one_of, type_error
 from gradbook.repro import resolve_seed
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "linear")
@@ -34,7 +34,13 @@ LOSSES = ("cross_entropy", "mse")
 
 @dataclass
 class Params:
-    """The parameters θ of the network: ``W[l]`` is W^l, shape (n_l, n_{l-1}); ``b[l]`` is b^l, shape (n_l, 1)."""
+    """The parameters θ of the network: ``W[l]`` is W^l, shape (n_l, n_{l-1}); ``b[l]`` is b^l, shape (n_l, 1).
+
+    Example:
+        >>> params = Params({1: np.ones((3, 2))}, {1: np.zeros((3, 1))})
+        >>> params.L, params.sizes
+        (1, [2, 3])
+    """
 
     W: dict[int, np.ndarray]
     b: dict[int, np.ndarray]
@@ -52,7 +58,12 @@ class Params:
 
 @dataclass
 class Grads:
-    """The gradient ∇_θ L, shaped like ``Params``: ``dW[l]`` is ∂L/∂W^l and ``db[l]`` is ∂L/∂b^l."""
+    """The gradient ∇_θ L, shaped like ``Params``: ``dW[l]`` is ∂L/∂W^l and ``db[l]`` is ∂L/∂b^l.
+
+    Example:
+        >>> Grads({1: np.zeros((3, 2))}, {1: np.zeros((3, 1))}).dW[1].shape
+        (3, 2)
+    """
 
     dW: dict[int, np.ndarray]
     db: dict[int, np.ndarray]
@@ -60,7 +71,12 @@ class Grads:
 
 @dataclass
 class Cache:
-    """What the forward pass remembers for the backward pass: ``z[l]`` for l = 1..L and ``a[l]`` for l = 0..L."""
+    """What the forward pass remembers for the backward pass: ``z[l]`` for l = 1..L and ``a[l]`` for l = 0..L.
+
+    Example:
+        >>> sorted(forward(init_params([2, 3, 1]), np.ones((2, 4))).a)
+        [0, 1, 2]
+    """
 
     z: dict[int, np.ndarray]
     a: dict[int, np.ndarray]
@@ -70,13 +86,13 @@ class Cache:
 # Argument checks (the boundary): a wrong shape fails here with a message, not as a broadcasting surprise later.
 
 def _check_params(params: Any) -> Params:
-    if not isinstance(params, Params):
-        raise ValueError(f"params must be a gradbook.backprop.Params (see init_params); got {type(params).__name__}")
+    instance("params", params, Params, "a gradbook.backprop.Params (see init_params)")
     if not params.W or sorted(params.W) != list(range(1, len(params.W) + 1)) or sorted(params.b) != sorted(params.W):
         raise ValueError(f"params must hold W[l] and b[l] for l = 1..L; got W keys {sorted(params.W)}, "
                          f"b keys {sorted(params.b)}")
     for l in range(1, params.L + 1):
-        if not isinstance(params.W[l], np.ndarray) or params.W[l].ndim != 2:
+        instance(f"params.W[{l}]", params.W[l], np.ndarray, f"a 2-D array of shape (n_{l}, n_{l - 1})")
+        if params.W[l].ndim != 2:
             raise ValueError(f"params.W[{l}] must be a 2-D array of shape (n_{l}, n_{l - 1}); "
                              f"got {np.shape(params.W[l])}")
     for l in range(1, params.L + 1):
@@ -92,12 +108,12 @@ def _check_params(params: Any) -> Params:
 
 def _check_x(params: Params, x: Any, name: str = "x") -> np.ndarray:
     x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.number):
+        raise TypeError(f"{name} must hold numbers; got dtype {x.dtype}")
     n_0 = params.sizes[0]
     if x.ndim != 2 or x.shape[0] != n_0 or x.shape[1] == 0:
         raise ValueError(f"{name} must have shape (n_0, m) = ({n_0}, m), one column per example, m >= 1; "
                          f"got {x.shape} (transpose a batch that has one row per example)")
-    if not np.issubdtype(x.dtype, np.number):
-        raise ValueError(f"{name} must hold numbers; got dtype {x.dtype}")
     return x
 
 
@@ -135,13 +151,14 @@ def init_params(sizes: Sequence[int], seed: int | None = 0, weight_std: float | 
         >>> params.L, params.W[1].shape, params.b[2].shape
         (2, (32, 784), (10, 1))
     """
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) < 2:
-        raise ValueError(f"sizes must be a sequence [n_0, n_1, ..., n_L] of at least two integers >= 1; got {sizes!r}")
-    sizes = [positive_int(f"sizes[{i}]", n) for i, n in enumerate(sizes)]
-    if seed is not None:
-        seed = positive_int("seed", seed, minimum=0)
+    allowed = "a sequence [n_0, n_1, ..., n_L] of at least two integers >= 1"
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise type_error("sizes", allowed, sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must be {allowed}; got {sizes!r}")
+    sizes = [integer(f"sizes[{i}]", n) for i, n in enumerate(sizes)]
     if weight_std is not None:
-        weight_std = positive_float("weight_std", weight_std)
+        weight_std = number("weight_std", weight_std, above=0)
     rng = np.random.default_rng(resolve_seed(seed))
     W, b = {}, {}
     for l in range(1, len(sizes)):
@@ -197,10 +214,12 @@ def one_hot(labels: Any, num_classes: int = 10) -> np.ndarray:
                [0., 0.],
                [1., 0.]])
     """
-    num_classes = positive_int("num_classes", num_classes)
+    num_classes = integer("num_classes", num_classes)
     labels = np.asarray(labels)
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be a 1-D array of integers; got shape {labels.shape}, dtype {labels.dtype}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be a 1-D array of integers; got dtype {labels.dtype}")
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be a 1-D array of integers; got shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in 0..{num_classes - 1}; got values from {labels.min()} to {labels.max()}")
     y = np.zeros((num_classes, labels.size))
@@ -336,7 +355,8 @@ def backward(params: Params, cache: Cache, y: np.ndarray, loss: str = "cross_ent
     params = _check_params(params)
     one_of("loss", loss, LOSSES)
     one_of("activation", activation, ACTIVATIONS)
-    if not isinstance(cache, Cache) or sorted(cache.z) != list(range(1, params.L + 1)):
+    instance("cache", cache, Cache, "the Cache that forward(params, x) returned")
+    if sorted(cache.z) != list(range(1, params.L + 1)):
         raise ValueError(f"cache must be the Cache that forward(params, x) returned for these {params.L}-layer params")
     L = params.L
     delta = {L: output_delta(cache.z[L], y, loss)}
@@ -360,8 +380,9 @@ def update(params: Params, grads: Grads, eta: float) -> Params:
         array([[-0.1]])
     """
     params = _check_params(params)
-    eta = positive_float("eta", eta)
-    if not isinstance(grads, Grads) or any(grads.dW.get(l) is None or grads.dW[l].shape != params.W[l].shape
+    eta = number("eta", eta, above=0)
+    instance("grads", grads, Grads, "a Grads (see backward)")
+    if any(grads.dW.get(l) is None or grads.dW[l].shape != params.W[l].shape
                                            or grads.db.get(l) is None or grads.db[l].shape != params.b[l].shape
                                            for l in range(1, params.L + 1)):
         raise ValueError("grads must be a Grads with dW[l], db[l] shaped like params.W[l], params.b[l] (see backward)")
@@ -410,8 +431,8 @@ def train(params: Params, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_si
     x = _check_x(params, x)
     m = x.shape[1]
     y = _check_y(y, params.sizes[-1], m, one_of("loss", loss, LOSSES))
-    epochs = positive_int("epochs", epochs)
-    batch_size = positive_int("batch_size", batch_size)
+    epochs = integer("epochs", epochs)
+    batch_size = integer("batch_size", batch_size)
     if (x_test is None) != (labels_test is None):
         raise ValueError("x_test and labels_test must be given together, or neither")
     if x_test is not None:
@@ -420,7 +441,7 @@ def train(params: Params, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_si
         if labels_test.shape != (x_test.shape[1],):
             raise ValueError(f"labels_test must have shape (m_test,) = ({x_test.shape[1]},), one label per column of "
                              f"x_test; got {labels_test.shape}")
-    rng = np.random.default_rng(resolve_seed(positive_int("seed", seed, minimum=0)))
+    rng = np.random.default_rng(resolve_seed(integer("seed", seed, minimum=0)))
 
     def full_loss(p: Params) -> float:
         return compute_loss(forward(p, x, activation).z[p.L], y, loss)
@@ -484,7 +505,7 @@ def numerical_gradient(params: Params, x: np.ndarray, y: np.ndarray, loss: str =
     x = _check_x(params, x).astype(np.float64)
     one_of("loss", loss, LOSSES)
     one_of("activation", activation, ACTIVATIONS)
-    eps = positive_float("eps", eps)
+    eps = number("eps", eps, above=0)
     _check_y(y, params.sizes[-1], x.shape[1], loss)
 
     def loss_at(p: Params) -> float:
@@ -515,8 +536,7 @@ def relative_error(g: Grads, h: Grads) -> float:
         0.0
     """
     for name, value in (("g", g), ("h", h)):
-        if not isinstance(value, Grads):
-            raise ValueError(f"{name} must be a gradbook.backprop.Grads; got {type(value).__name__}")
+        instance(name, value, Grads, "a gradbook.backprop.Grads")
     if sorted(g.dW) != sorted(h.dW) or any(g.dW[l].shape != h.dW[l].shape or g.db[l].shape != h.db[l].shape
                                            for l in g.dW):
         raise ValueError("g and h must have the same layers and shapes")

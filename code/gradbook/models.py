@@ -1,20 +1,28 @@
-"""Model builders used across the book: deep MLPs for the gradient experiments, and the article's CNN.
+"""The book's networks: deep MLPs for the gradient experiments, the article's CNN (and the same CNN trained),
+recurrent layers, and a table of any model's layers.
 
 Every builder returns an *uncompiled* Keras model with named layers, so that the same model can be measured at
-initialisation (``gradbook.gradients``) and compiled and trained as the chapter needs.
+initialisation (``gradbook.gradients``) and compiled and trained as the chapter needs; ``trained_seed_cnn``, which
+trains, returns its model compiled. ``ACTIVATIONS`` and ``INITIALIZERS`` are the names ``gradbook.theory`` predicts.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import keras
+import numpy as np
+import pandas as pd
 from keras import layers
 
-from gradbook._checks import one_of, positive_float, positive_int
-from gradbook.repro import resolve_seed
+from gradbook._catalog import ACTIVATIONS, INITIALIZERS, initializer_spec
+from gradbook._keras import check_model
+from gradbook._validate import flag, integer, integers, number, one_of
+from gradbook.data import load_mnist, resolve_source, to_float
+from gradbook.repro import resolve_seed, set_seed
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "selu", "linear")
-INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "orthogonal", "normal")
+CELLS = ("simple_rnn", "lstm", "gru")
+_WEIGHTS: dict[tuple, list[np.ndarray]] = {}
 
 
 def make_initializer(initializer: str | float | keras.initializers.Initializer, seed: int | None = None,
@@ -27,16 +35,14 @@ def make_initializer(initializer: str | float | keras.initializers.Initializer, 
         >>> make_initializer(0.3).stddev
         0.3
     """
+    if seed is not None:
+        integer("seed", seed, minimum=0)
     if isinstance(initializer, keras.initializers.Initializer):
         return initializer
-    if isinstance(initializer, (int, float)) and not isinstance(initializer, bool):
-        return keras.initializers.RandomNormal(0.0, positive_float("initializer", initializer), seed=seed)
-    one_of("initializer", initializer, INITIALIZERS)
-    if initializer == "normal":
-        if weight_std is None:
-            raise ValueError("weight_std must be given (a finite number > 0) when initializer='normal'")
-        return keras.initializers.RandomNormal(0.0, positive_float("weight_std", weight_std), seed=seed)
-    return keras.initializers.get({"class_name": initializer, "config": {"seed": seed}})
+    name, std = initializer_spec(initializer, weight_std)
+    if std is not None:
+        return keras.initializers.RandomNormal(0.0, std, seed=seed)
+    return keras.initializers.get({"class_name": name, "config": {"seed": seed}})
 
 
 def deep_mlp(
@@ -77,16 +83,12 @@ def deep_mlp(
         >>> model.layers[1].name, model.layers[-1].name
         ('dense_1', 'logits')
     """
-    depth = positive_int("depth", depth)
-    width = positive_int("width", width)
-    input_dim = positive_int("input_dim", input_dim)
-    num_classes = positive_int("num_classes", num_classes)
+    depth = integer("depth", depth)
+    width = integer("width", width)
+    input_dim = integer("input_dim", input_dim)
+    num_classes = integer("num_classes", num_classes)
     one_of("activation", activation, ACTIVATIONS)
-    for flag, value in (("batch_norm", batch_norm), ("residual", residual)):
-        if not isinstance(value, bool):
-            raise ValueError(f"{flag} must be True or False; got {value!r}")
-    if seed is not None:
-        seed = positive_int("seed", seed, minimum=0)
+    batch_norm, residual = flag("batch_norm", batch_norm), flag("residual", residual)
     make_initializer(initializer, seed, weight_std)  # validate once, before building anything
 
     seed = resolve_seed(seed)
@@ -138,7 +140,7 @@ def seed_cnn(activation: str = "relu", *, extra_conv: int = 0, seed: int | None 
         (['conv_1', 'pool_1', 'conv_2'], 93322)
     """
     one_of("activation", activation, ACTIVATIONS)
-    extra_conv = positive_int("extra_conv", extra_conv, minimum=0)
+    extra_conv = integer("extra_conv", extra_conv, minimum=0)
     seed = resolve_seed(seed)
 
     def init(k: int) -> keras.initializers.Initializer:
@@ -179,17 +181,138 @@ def init_residual_branches(model: keras.Model, initializer: str | float | keras.
         >>> bool(abs(model.get_layer("dense_2_out").kernel.numpy()).max() > 0)
         True
     """
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model; got {type(model).__name__}")
-    scale = positive_float("scale", scale, allow_zero=True)
+    model = check_model(model)
+    scale = number("scale", scale, minimum=0)
     seed = resolve_seed(seed)
     make_initializer(initializer, seed)  # validate before changing anything
     branches = [layer for layer in model.layers if layer.name.startswith("dense_") and layer.name.endswith("_out")]
     if not branches:
-        raise ValueError(f"model {model.name!r} has no residual branch (a 'dense_k_out' layer): build it with "
-                         "deep_mlp(..., residual=True) and depth >= 2")
+        raise ValueError(f"model must have a residual branch (a 'dense_k_out' layer: deep_mlp(..., residual=True) with "
+                         f"depth >= 2); got {model.name!r}, which has none")
     for layer in branches:
         k = int(layer.name.split("_")[1])
         draw = make_initializer(initializer, None if seed is None else seed + 1000 + k)
         layer.kernel.assign(draw(tuple(layer.kernel.shape)) * scale)
     return model
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def layer_table(model: keras.Model) -> pd.DataFrame:
+    """One row per layer: type, output shape, parameters, and for image models the receptive field.
+
+    The receptive field ``rf`` is the side of the input patch one output unit can see, and ``jump`` the distance in
+    input pixels between neighbouring output units. For a convolution or pooling layer with kernel ``k`` and stride
+    ``s`` they grow as ``rf ← rf + (k − 1)·jump`` and ``jump ← jump·s`` (``"valid"`` padding or ``"same"`` alike);
+    after ``Flatten`` every unit sees the whole image.
+
+    Example:
+        >>> int(layer_table(seed_cnn()).loc["conv_3", "rf"])
+        18
+    """
+    model = check_model(model, graph=True)
+    input_shape = tuple(model.inputs[0].shape[1:])
+    image = len(input_shape) == 3
+    rf, jump, whole = 1, 1, False
+    rows = []
+    for layer in model.layers:
+        if image and isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+            kernel = _pair(layer.kernel_size if hasattr(layer, "kernel_size") else layer.pool_size)[0]
+            stride = _pair(layer.strides)[0]
+            rf, jump = rf + (kernel - 1) * jump, jump * stride
+        elif isinstance(layer, (keras.layers.Flatten, keras.layers.GlobalAveragePooling2D, keras.layers.Dense)):
+            whole = True
+        rows.append({
+            "layer": layer.name,
+            "type": type(layer).__name__,
+            "output shape": str(tuple(layer.output.shape[1:])),
+            "parameters": int(layer.count_params()),
+            "rf": (input_shape[0] if whole else rf) if image else None,
+            "jump": (None if whole else jump) if image else None,
+        })
+    table = pd.DataFrame(rows).set_index("layer")
+    if not image:
+        table = table.drop(columns=["rf", "jump"])
+    return table
+
+
+def _compiled_seed_cnn(seed: int) -> keras.Sequential:
+    model = seed_cnn(seed=seed)
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def trained_seed_cnn(digits: Iterable[int] | None = None, *, epochs: int = 3, seed: int = 0,
+                     source: str | None = None, batch_size: int = 64) -> keras.Sequential:
+    """``seed_cnn`` trained the article's way on the MNIST training images; returned **compiled** (RMSprop,
+    categorical cross-entropy, accuracy), ready to evaluate or to train further.
+
+    Calls ``gradbook.repro.set_seed(seed)`` first (the weights and the batch order follow from it), then
+    ``model.fit(images, one_hot_labels, epochs=epochs, batch_size=batch_size)`` on ``gradbook.data.load_mnist``'s
+    images. The network keeps its 10 outputs and the labels their digit values even when ``digits`` restricts the
+    training images. The weights are kept in memory: a second call with the same arguments returns a fresh copy in a
+    fraction of a second instead of training again.
+
+    Args:
+        digits: train only on images of these digits (e.g. ``range(5)``); ``None`` for all ten.
+        epochs: passes over the training images, >= 1 (the article uses 5; 3 suffices on the offline subset).
+        seed: seed of the initial weights and of the batch order, >= 0.
+        source: ``load_mnist``'s source (``None``: ``$GRADBOOK_MNIST``, else the subset).
+        batch_size: images per step, >= 1.
+
+    Returns:
+        The trained, compiled model (a fresh copy with the kept weights when the same arguments were trained before).
+
+    Example:
+        >>> model = trained_seed_cnn(digits=[0, 1], epochs=1)
+        >>> model.count_params(), model.layers[-1].units, model.loss
+        (93322, 10, 'categorical_crossentropy')
+    """
+    epochs = integer("epochs", epochs)
+    seed = integer("seed", seed, minimum=0)
+    batch_size = integer("batch_size", batch_size)
+    source = resolve_source(source)
+    if digits is not None:
+        digits = tuple(sorted(set(integers("digits", digits, minimum=0, maximum=9))))
+    key = (digits, epochs, resolve_seed(seed), source, batch_size)
+    if key in _WEIGHTS:
+        model = _compiled_seed_cnn(seed)
+        model.set_weights(_WEIGHTS[key])
+        return model
+
+    (x, y), _ = load_mnist(source, verbose=False)
+    if digits is not None:
+        keep = np.isin(y, digits)
+        x, y = x[keep], y[keep]
+    set_seed(seed)
+    model = _compiled_seed_cnn(seed)
+    model.fit(to_float(x, channels=True), keras.utils.to_categorical(y, 10), epochs=epochs, batch_size=batch_size,
+              verbose=0)
+    _WEIGHTS[key] = model.get_weights()
+    return model
+
+
+def recurrent_layer(cell: str, units: int = 64, *, forget_bias: float = 1.0, seed: int = 0,
+                    dtype: str = "float32") -> keras.layers.Layer:
+    """A Keras ``SimpleRNN``, ``LSTM`` or ``GRU`` layer (``cell``: one of ``CELLS``) with Keras' default initialisers,
+    seeded; unbuilt. ``forget_bias`` is the LSTM forget gate's bias that ``gradbook.gradients.gradient_through_time``
+    sets once the layer is built (Keras' default, ``unit_forget_bias=True``, is 1).
+
+    Example:
+        >>> recurrent_layer("lstm", 4, forget_bias=3.0).__class__.__name__
+        'LSTM'
+    """
+    one_of("cell", cell, CELLS)
+    units = integer("units", units)
+    number("forget_bias", forget_bias)
+    seed = resolve_seed(integer("seed", seed, minimum=0))
+    one_of("dtype", dtype, ("float32", "float64"))
+    inits = {"kernel_initializer": keras.initializers.GlorotUniform(seed=seed),
+             "recurrent_initializer": keras.initializers.Orthogonal(seed=seed + 1)}
+    if cell == "simple_rnn":
+        return keras.layers.SimpleRNN(units, dtype=dtype, **inits)
+    if cell == "gru":
+        return keras.layers.GRU(units, dtype=dtype, **inits)
+    return keras.layers.LSTM(units, dtype=dtype, **inits)

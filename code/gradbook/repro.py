@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from gradbook._checks import positive_int
+from gradbook._validate import integer
 
 DEFAULT_SEED = 42
 SEED_SHIFT_VAR = "GRADBOOK_SEED_SHIFT"
@@ -74,7 +74,7 @@ def resolve_seed(seed: int | None) -> int | None:
     """
     if seed is None:
         return None
-    return positive_int("seed", seed, minimum=0) + seed_shift()
+    return integer("seed", seed, minimum=0) + seed_shift()
 
 
 def rng(seed: int) -> np.random.Generator:
@@ -100,7 +100,7 @@ def set_seed(seed: int = DEFAULT_SEED, deterministic_ops: bool = True) -> int:
     """
     if not isinstance(deterministic_ops, bool):
         raise TypeError(f"deterministic_ops must be True or False; got {deterministic_ops!r}")
-    seed = resolve_seed(positive_int("seed", seed, minimum=0))
+    seed = resolve_seed(integer("seed", seed, minimum=0))
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)

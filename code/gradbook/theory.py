@@ -14,22 +14,33 @@ For square hidden layers ``σ_w² = n Var(W)``, so the backward signal's norm ch
 ``∂L/∂W_l = δ_l a_{l-1}ᵀ``, so its norm is ``‖δ_l‖ ‖a_{l-1}‖``: the prediction for it multiplies both signals.
 
 Everything here is NumPy: expectations over ``N(0, q)`` are closed forms for the piecewise-linear activations and
-composite Gauss–Legendre quadrature for the others. Nothing here builds or runs a network.
+composite Gauss–Legendre quadrature for the others. Nothing here builds or runs a Keras network; importing it does
+not import TensorFlow.
+
+``chain_singular_values`` follows the whole input–output Jacobian instead of its average gain: the singular values of
+a product of random matrices, which initialisation shapes (Saxe et al. 2014, dynamical isometry).
 """
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from functools import lru_cache
 from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from gradbook._checks import one_of, positive_float, positive_int
+from gradbook._catalog import ACTIVATIONS, INITIALIZERS, base_variance, initializer_spec
+from gradbook._validate import integer, number, one_of, type_error
+from gradbook.repro import resolve_seed
 
-# The same names as gradbook.models (tests/test_theory.py checks it); kept here so that theory never imports Keras.
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "selu", "linear")
-INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "orthogonal", "normal")
+try:  # installed with scikit-learn (a dependency of mlxtend); optional
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
+CHAIN_INITS = ("gaussian", "orthogonal")
+CHAIN_ACTIVATIONS = ("linear", "tanh", "relu")
 
 LEAKY_SLOPE = 0.2  # Keras 3's default negative_slope for "leaky_relu"
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
@@ -37,7 +48,12 @@ _PIECEWISE_LINEAR = {"relu": 0.0, "leaky_relu": LEAKY_SLOPE, "linear": 1.0}  # s
 
 
 class Moments(NamedTuple):
-    """Moments of an activation under ``z ~ N(0, q)``: ``E[φ(z)]``, ``E[φ(z)²]``, ``E[φ'(z)²]``."""
+    """Moments of an activation under ``z ~ N(0, q)``: ``E[φ(z)]``, ``E[φ(z)²]``, ``E[φ'(z)²]``.
+
+    Example:
+        >>> activation_moments("linear", 2.0)
+        Moments(mean=0.0, second=2.0, slope_second=1.0)
+    """
 
     mean: float
     second: float
@@ -96,7 +112,9 @@ def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], q: float) -> flo
         >>> round(gaussian_expectation(lambda z: z ** 2, 3.0), 12)
         3.0
     """
-    q = positive_float("q", q, allow_zero=True)
+    if not callable(f):
+        raise type_error("f", "a function of a NumPy array", f)
+    q = number("q", q, minimum=0)
     if q == 0.0:
         return float(np.asarray(f(np.zeros(1)), dtype=float)[0])
     s = math.sqrt(q)
@@ -120,7 +138,7 @@ def activation_moments(activation: str, q: float) -> Moments:
         0.0625
     """
     one_of("activation", activation, ACTIVATIONS)
-    q = positive_float("q", q, allow_zero=True)
+    q = number("q", q, minimum=0)
     if activation in _PIECEWISE_LINEAR:  # φ(z) = z for z > 0, a·z for z < 0
         a = _PIECEWISE_LINEAR[activation]
         return Moments((1.0 - a) * math.sqrt(q / (2.0 * math.pi)), (1.0 + a * a) * q / 2.0, (1.0 + a * a) / 2.0)
@@ -149,23 +167,10 @@ def weight_variance(initializer: str | float, fan_in: int, fan_out: int, *, weig
         >>> weight_variance("he_normal", 256, 256) * 256
         2.0
     """
-    fan_in, fan_out = positive_int("fan_in", fan_in), positive_int("fan_out", fan_out)
-    scale = positive_float("scale", scale)
-    if isinstance(initializer, (int, float)) and not isinstance(initializer, bool):
-        return positive_float("initializer", initializer) ** 2 * scale ** 2
-    one_of("initializer", initializer, INITIALIZERS)
-    if initializer == "normal":
-        if weight_std is None:
-            raise ValueError("weight_std must be given (a finite number > 0) when initializer='normal'")
-        base = positive_float("weight_std", weight_std) ** 2
-    elif initializer.startswith("glorot"):
-        base = 2.0 / (fan_in + fan_out)
-    elif initializer.startswith("he"):
-        base = 2.0 / fan_in
-    elif initializer == "lecun_normal":
-        base = 1.0 / fan_in
-    else:  # orthogonal: orthonormal columns (fan_in >= fan_out) or rows, each of unit length
-        base = 1.0 / max(fan_in, fan_out)
+    fan_in, fan_out = integer("fan_in", fan_in), integer("fan_out", fan_out)
+    scale = number("scale", scale, above=0)
+    name, std = initializer_spec(initializer, weight_std)
+    base = std ** 2 if std is not None else base_variance(name, fan_in, fan_out)
     return base * scale ** 2
 
 
@@ -190,10 +195,10 @@ def mean_field(depth: int, width: int = 256, activation: str = "sigmoid", initia
         >>> float(mf["grad_norm"].iloc[1])          # ReLU + He: every hidden layer the same
         1.0
     """
-    depth, width = positive_int("depth", depth), positive_int("width", width)
-    input_dim, num_classes = positive_int("input_dim", input_dim), positive_int("num_classes", num_classes)
+    depth, width = integer("depth", depth), integer("width", width)
+    input_dim, num_classes = integer("input_dim", input_dim), integer("num_classes", num_classes)
     one_of("activation", activation, ACTIVATIONS)
-    m_prev = positive_float("input_second_moment", input_second_moment)
+    m_prev = number("input_second_moment", input_second_moment, above=0)
     sizes = [input_dim] + [width] * depth + [num_classes]
     var = [weight_variance(initializer, sizes[k], sizes[k + 1], weight_std=weight_std, scale=scale)
            for k in range(depth + 1)]  # var[k] belongs to the kernel (sizes[k], sizes[k+1]): dense_{k+1}, then logits
@@ -232,7 +237,7 @@ def predicted_layer_norms(depth: int, width: int = 256, activation: str = "sigmo
         >>> f"{p.iloc[0]:.0e}"
         '1e-12'
     """
-    anchor = positive_float("anchor", anchor)
+    anchor = number("anchor", anchor, above=0)
     series = mean_field(depth, width, activation, initializer, **kwargs)["grad_norm"] * anchor
     series.name = "predicted_grad_norm"
     return series
@@ -250,9 +255,10 @@ def fixed_point_variance(activation: str, sigma_w2: float, q0: float = 1.0, *, m
         0.2647
     """
     one_of("activation", activation, ACTIVATIONS)
-    sigma_w2 = positive_float("sigma_w2", sigma_w2)
-    q = positive_float("q0", q0)
-    max_iter = positive_int("max_iter", max_iter)
+    sigma_w2 = number("sigma_w2", sigma_w2, above=0)
+    q = number("q0", q0, above=0)
+    max_iter = integer("max_iter", max_iter)
+    rtol = number("rtol", rtol, minimum=0)
     for _ in range(max_iter):
         new = min(max(sigma_w2 * _second_moment(activation, q), 1e-12), 1e12)
         if abs(new - q) <= rtol * q:
@@ -276,8 +282,65 @@ def per_layer_gain(activation: str, initializer: str | float = "glorot_uniform",
         >>> round(per_layer_gain("sigmoid", "glorot_uniform"), 3)
         0.236
     """
-    width = positive_int("width", width)
+    width = integer("width", width)
     one_of("activation", activation, ACTIVATIONS)
     sigma_w2 = width * weight_variance(initializer, width, width, weight_std=weight_std, scale=scale)
-    q = fixed_point_variance(activation, sigma_w2) if q is None else positive_float("q", q, allow_zero=True)
+    q = fixed_point_variance(activation, sigma_w2) if q is None else number("q", q, minimum=0)
     return math.sqrt(sigma_w2 * activation_moments(activation, q).slope_second)
+
+
+def _orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(n, n)))
+    return q * np.sign(np.diag(r))  # the sign fix makes q Haar-distributed
+
+
+def chain_singular_values(depth: int, width: int = 100, init: str = "gaussian", activation: str = "linear", *,
+                          gain: float | None = None, seed: int = 0) -> np.ndarray:
+    """Singular values of the input–output Jacobian ``J = D_L W_L ⋯ D_1 W_1`` of a random ``depth``-layer network.
+
+    Each ``W_l`` is ``width × width``: Gaussian with variance ``gain² / width`` or ``gain`` times a random orthogonal
+    matrix. ``D_l = diag(φ'(z_l))`` comes from a forward pass of one input ``x ~ N(0, I)`` (for ``"linear"``,
+    ``D_l = I`` and ``J`` is the product of the matrices). The default ``gain`` keeps the signal's variance: 1 for
+    linear and tanh, √2 for ReLU (He et al. 2015). Simulated in NumPy, float64.
+
+    Args:
+        depth: number of layers, >= 1.
+        width: units per layer, >= 1.
+        init: one of ``CHAIN_INITS``.
+        activation: one of ``CHAIN_ACTIVATIONS``.
+        gain: the weights' scale (see above), > 0.
+        seed: seed of the weights and the input, >= 0.
+
+    Returns:
+        The ``width`` singular values, largest first (float64).
+
+    Example:
+        >>> s = chain_singular_values(50, 100, "orthogonal")
+        >>> bool(np.allclose(s, 1.0))            # a product of orthogonal matrices is orthogonal
+        True
+    """
+    depth = integer("depth", depth)
+    width = integer("width", width)
+    one_of("init", init, CHAIN_INITS)
+    one_of("activation", activation, CHAIN_ACTIVATIONS)
+    gain = (math.sqrt(2.0) if activation == "relu" else 1.0) if gain is None else number("gain", gain, above=0)
+    rng = np.random.default_rng(resolve_seed(seed))
+    h = rng.normal(size=width)
+    jac = np.eye(width)
+    # One BLAS thread: for matrices this small it is faster, and on a busy CPU OpenBLAS's spinning threads can make
+    # this loop a hundred times slower.
+    with threadpool_limits(1) if threadpool_limits is not None else nullcontext():
+        for _ in range(depth):
+            if init == "orthogonal":
+                w = gain * _orthogonal(width, rng)
+            else:
+                w = gain * rng.normal(size=(width, width)) / np.sqrt(width)
+            z = w @ h
+            if activation == "tanh":
+                h, slope = np.tanh(z), 1.0 - np.tanh(z) ** 2
+            elif activation == "relu":
+                h, slope = np.maximum(z, 0.0), (z > 0).astype(float)
+            else:
+                h, slope = z, np.ones(width)
+            jac = (slope[:, None] * w) @ jac
+        return np.linalg.svd(jac, compute_uv=False)

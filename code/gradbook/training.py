@@ -1,12 +1,20 @@
-"""A short, seeded training loop that records what the book needs: the loss of every step and every epoch, the
-gradient norm of every layer at every step, and whether (and when) the run diverged.
+"""Training, and what it does to gradients: the book's training loop, the training-mode view of a model, one update
+of Keras' gradient clipping, and Pascanu et al.'s recurrent "cliff".
 
-``keras.Model.fit`` would train the same way; this loop exists because the chapters quote numbers that ``fit`` does
-not report (per-layer gradients *in training mode*, the step at which a run blows up) and because a compiled step
-function of our own starts faster than ``fit`` on a small CPU.
+- ``train``: a short, seeded loop that records what the book needs: the loss of every step and every epoch, the
+  gradient norm of every layer at every step, and whether (and when) the run diverged. ``keras.Model.fit`` would
+  train the same way; this loop exists because the chapters quote numbers that ``fit`` does not report (per-layer
+  gradients *in training mode*, the step at which a run blows up) and because a compiled step function of our own
+  starts faster than ``fit`` on a small CPU. It is gradbook's only hand-written training loop.
+- ``in_training_mode``: a model that always runs as in training (BatchNormalization on the batch's statistics).
+- ``clipped_update``: the step Keras' SGD takes for a gradient you choose, under ``clipnorm``, ``clipvalue`` or
+  ``global_clipnorm``.
+- ``cliff`` and ``descend_cliff``: the loss and exact gradient of a one-unit recurrent network (NumPy, float64), and
+  gradient descent on it with and without clipping.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +23,12 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from gradbook._checks import positive_float, positive_int
+from gradbook._keras import check_batch, check_model
+from gradbook._validate import finite_array, flag, integer, number, type_error
 from gradbook.gradients import kernel_layers
 from gradbook.repro import resolve_seed
+
+CLIP_ARGUMENTS = ("clipnorm", "clipvalue", "global_clipnorm")
 
 
 @dataclass
@@ -28,9 +39,15 @@ class TrainingHistory:
         initial_loss: mean loss on all of ``x`` before the first step (inference mode).
         loss: mean training loss of each epoch (as Keras reports it); ``nan`` for epochs after a divergence.
         step_loss: the loss of every step, in order.
-        grad_norms: ``‖∂L/∂W‖`` of every kernel (columns, input → output) at every step (rows), in training mode.
+        grad_norms: ``‖∂L/∂W‖`` of every kernel (columns, input → output) at every step (rows), in training mode,
+            in float64 (a finite float32 gradient can overflow its own sum of squares).
         final_loss: mean loss on all of ``x`` after training (inference mode); ``nan`` after a divergence.
         diverged_at: the first step whose loss or gradient was not finite, or ``None``.
+
+    Example:
+        >>> history = TrainingHistory(2.3, loss=[2.0, 1.5], diverged_at=None)
+        >>> history.diverged, history.loss[-1]
+        (False, 1.5)
     """
 
     initial_loss: float
@@ -93,31 +110,23 @@ def train(model: keras.Model, x: Any, y: Any, *, epochs: int = 5, batch_size: in
 
     Example:
         >>> from gradbook.models import deep_mlp
-        >>> from gradbook.synthetic import teacher_classification
+        >>> from gradbook.data import teacher_classification
         >>> x, y = teacher_classification(256, dim=8)
         >>> history = train(deep_mlp(2, 16, "relu", "he_normal", input_dim=8), x, y, epochs=2)
         >>> len(history.loss), history.diverged
         (2, False)
     """
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model; got {type(model).__name__}")
-    epochs = positive_int("epochs", epochs)
-    batch_size = positive_int("batch_size", batch_size)
-    learning_rate = positive_float("learning_rate", learning_rate)
-    momentum = positive_float("momentum", momentum, allow_zero=True)
-    if momentum >= 1:
-        raise ValueError(f"momentum must be in [0, 1); got {momentum!r}")
-    if clipnorm is not None:
-        clipnorm = positive_float("clipnorm", clipnorm)
-    seed = positive_int("seed", seed, minimum=0)
-    if not isinstance(compiled, bool):
-        raise ValueError(f"compiled must be True or False; got {compiled!r}")
-    x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y)
-    if x.ndim < 2 or len(x) == 0 or len(x) != len(y):
-        raise ValueError(f"x must be a non-empty batch and y its labels, with the same length; got shapes "
-                         f"{x.shape} and {y.shape}")
+    model = check_model(model)
+    x, y = check_batch(model, x, y)
     y = y.astype(np.int64)
+    epochs = integer("epochs", epochs)
+    batch_size = integer("batch_size", batch_size)
+    learning_rate = number("learning_rate", learning_rate, above=0)
+    momentum = number("momentum", momentum, minimum=0, below=1)
+    if clipnorm is not None:
+        clipnorm = number("clipnorm", clipnorm, above=0)
+    seed = integer("seed", seed, minimum=0)
+    compiled = flag("compiled", compiled)
 
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
     optimizer = keras.optimizers.SGD(learning_rate, momentum=momentum, clipnorm=clipnorm)
@@ -131,13 +140,14 @@ def train(model: keras.Model, x: Any, y: Any, *, epochs: int = 5, batch_size: in
     def epoch(order):
         """One pass over the data in the given order: every step's loss and kernel-gradient norms."""
         losses = tf.TensorArray(tf.float32, size=n_steps)
-        norms = tf.TensorArray(tf.float32, size=n_steps)
+        norms = tf.TensorArray(tf.float64, size=n_steps)
         for i in tf.range(n_steps):
             idx = order[i * batch_size:(i + 1) * batch_size]
             with tf.GradientTape() as tape:
                 loss = tf.reduce_mean(loss_fn(tf.gather(y_all, idx), model(tf.gather(x_all, idx), training=True)))
             grads = tape.gradient(loss, variables)
-            g = tf.stack([tf.norm(grads[j]) for j in where])
+            # float64, as layer_gradient_norms: a finite float32 gradient can overflow its own sum of squares
+            g = tf.stack([tf.norm(tf.cast(grads[j], tf.float64)) for j in where])
             if tf.math.is_finite(loss) & tf.reduce_all(tf.math.is_finite(g)):
                 optimizer.apply_gradients(zip(grads, variables))  # a non-finite step is never applied
             losses = losses.write(i, loss)
@@ -196,11 +206,139 @@ def in_training_mode(model: keras.Model) -> keras.Model:
         >>> list(layer_gradient_norms(view, np.ones((4, 784)), np.zeros(4, int)).index)
         ['dense_1', 'dense_2', 'dense_3', 'logits']
     """
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model; got {type(model).__name__}")
-    if not model.built or not getattr(model, "inputs", None):
-        raise ValueError("model must be a built functional or Sequential model (with an Input)")
+    model = check_model(model, graph=True)
     view = _TrainingModeView(model)
     view(keras.ops.zeros((2,) + tuple(model.inputs[0].shape[1:])))  # build the view; BN sees one dummy batch
     view.inputs = model.inputs  # lets gradbook.gradients check the batch shape
     return view
+
+
+def clipped_update(gradients: Sequence[Any], learning_rate: float = 0.1, **clip: float) -> list[np.ndarray]:
+    """The update ``Δθ = θ_new − θ_old`` that one step of Keras' plain SGD takes for the given ``gradients``.
+
+    One variable per gradient (all starting at zero); ``clip`` is at most one of ``CLIP_ARGUMENTS``, passed to
+    ``keras.optimizers.SGD`` exactly as a model would pass it. Keras itself raises ``ValueError`` when two are
+    given; so does this function, before building anything.
+
+    Args:
+        gradients: one array-like per variable.
+        learning_rate: SGD's step size, > 0.
+        **clip: ``clipnorm=…`` (each variable's gradient rescaled to norm <= value), ``clipvalue=…`` (each
+            component clipped to [−value, value]) or ``global_clipnorm=…`` (all gradients rescaled together so that
+            their joint norm is <= value).
+
+    Returns:
+        One float64 array per variable: the update.
+
+    Example:
+        >>> [u.round(3).tolist() for u in clipped_update([[300.0, 400.0]], 0.1, clipnorm=1.0)]
+        [[-0.06, -0.08]]
+    """
+    learning_rate = number("learning_rate", learning_rate, above=0)
+    unknown = sorted(set(clip) - set(CLIP_ARGUMENTS))
+    if unknown:
+        raise TypeError(f"clip arguments must be among {', '.join(CLIP_ARGUMENTS)}; got {unknown}")
+    if len(clip) > 1:
+        raise ValueError(f"clip arguments must be at most one of {', '.join(CLIP_ARGUMENTS)} (Keras allows one); "
+                         f"got {sorted(clip)}")
+    clip = {name: number(name, value, above=0) for name, value in clip.items()}
+    if isinstance(gradients, (str, bytes)) or not isinstance(gradients, Sequence):
+        raise type_error("gradients", "a list of arrays, one per variable", gradients)
+    grads = [finite_array(f"gradients[{i}]", g).astype(np.float32) for i, g in enumerate(gradients)]
+    if not grads or any(g.size == 0 for g in grads):
+        raise ValueError(f"gradients must be a non-empty list of non-empty arrays; got {gradients!r}")
+    variables = [keras.Variable(np.zeros_like(g), name=f"theta_{i}") for i, g in enumerate(grads)]
+    optimizer = keras.optimizers.SGD(learning_rate, **clip)
+    optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
+    return [np.asarray(v.numpy(), dtype=np.float64) for v in variables]
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def cliff(w: Any, b: Any, *, x0: float = 0.5, steps: int = 50, target: float = 0.7) -> pd.DataFrame:
+    """Loss and exact gradient of Pascanu et al.'s one-unit network ``x_t = w·σ(x_{t−1}) + b`` after ``steps`` steps.
+
+    The loss is ``L = (x_T − target)²``. The derivatives are propagated forward with the state (forward-mode
+    differentiation, exact in float64): ``∂x_t/∂w = σ(x_{t−1}) + w·σ'(x_{t−1})·∂x_{t−1}/∂w`` and
+    ``∂x_t/∂b = 1 + w·σ'(x_{t−1})·∂x_{t−1}/∂b``. ``w`` and ``b`` broadcast against each other, so a grid of weights
+    is one call.
+
+    Args:
+        w, b: the recurrent weight and the bias (numbers or arrays that broadcast).
+        x0: the initial state.
+        steps: the number of steps T, >= 1.
+        target: the desired final state.
+
+    Returns:
+        A DataFrame with one row per (broadcast) pair: ``w``, ``b``, ``x_T``, ``loss``, ``dL_dw``, ``dL_db``.
+
+    Example:
+        >>> row = cliff(1.0, 0.0, steps=1, x0=0.0).iloc[0]   # x_1 = σ(0) = 0.5, L = (0.5 − 0.7)²
+        >>> tuple(round(float(row[k]), 3) for k in ("x_T", "loss", "dL_dw"))
+        (0.5, 0.04, -0.2)
+    """
+    w, b = np.broadcast_arrays(finite_array("w", w), finite_array("b", b))
+    w, b = w.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    x0, target = number("x0", x0), number("target", target)
+    steps = integer("steps", steps)
+    x = np.full_like(w, x0)
+    dx_dw, dx_db = np.zeros_like(w), np.zeros_like(w)
+    for _ in range(steps):
+        s = _sigmoid(x)
+        slope = w * s * (1.0 - s)
+        dx_dw = s + slope * dx_dw
+        dx_db = 1.0 + slope * dx_db
+        x = w * s + b
+    err = x - target
+    return pd.DataFrame({"w": w, "b": b, "x_T": x, "loss": err ** 2, "dL_dw": 2 * err * dx_dw,
+                         "dL_db": 2 * err * dx_db})
+
+
+def descend_cliff(w0: float, b0: float, *, learning_rate: float = 0.05, iterations: int = 200,
+                  clip: float | None = None, learn_bias: bool = True, x0: float = 0.5, steps: int = 50,
+                  target: float = 0.7) -> pd.DataFrame:
+    """Gradient descent on ``(w, b)`` of ``cliff``, optionally with Pascanu et al.'s norm clipping.
+
+    Each iteration computes ``g = (∂L/∂w, ∂L/∂b)`` and, when ``clip`` is given and ``‖g‖ > clip``, rescales it to
+    ``clip · g/‖g‖`` before the step ``(w, b) ← (w, b) − learning_rate · g``. The direction is kept; only the length
+    of a step is bounded.
+
+    Args:
+        w0, b0: the starting point.
+        learning_rate: the step size, > 0.
+        iterations: number of steps, >= 1.
+        clip: the clipping threshold, > 0, or ``None`` for plain gradient descent.
+        learn_bias: train ``b`` too (``False``: ``b`` stays at ``b0`` and only ``w`` moves, a 1-D problem).
+        x0, steps, target: as in ``cliff``.
+
+    Returns:
+        A DataFrame with one row per iteration (0 = the start): ``w``, ``b``, ``loss``, ``grad_norm`` (before
+        clipping), ``step_norm`` (the length of the step taken from that point).
+
+    Example:
+        >>> path = descend_cliff(3.0, -2.5, iterations=5, clip=1.0)
+        >>> len(path), bool(path["step_norm"].max() <= 0.05 + 1e-12)
+        (6, True)
+    """
+    w, b = number("w0", w0), number("b0", b0)
+    learning_rate = number("learning_rate", learning_rate, above=0)
+    iterations = integer("iterations", iterations)
+    if clip is not None:
+        clip = number("clip", clip, above=0)
+    learn_bias = flag("learn_bias", learn_bias)
+    rows = []
+    for _ in range(iterations + 1):
+        r = cliff(w, b, x0=x0, steps=steps, target=target).iloc[0]
+        g = np.array([r["dL_dw"], r["dL_db"] if learn_bias else 0.0])
+        norm = float(np.linalg.norm(g))
+        if clip is not None and norm > clip:
+            g = g * (clip / norm)
+        step = learning_rate * g
+        rows.append({"w": w, "b": b, "loss": float(r["loss"]), "grad_norm": norm,
+                     "step_norm": float(np.linalg.norm(step))})
+        w, b = w - float(step[0]), b - float(step[1])
+    frame = pd.DataFrame(rows)
+    frame.index.name = "iteration"
+    return frame

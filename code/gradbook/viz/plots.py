@@ -1,6 +1,6 @@
 """The book's figures: one colour-blind-safe palette (Okabe & Ito) and the plots that several chapters share.
 
-Only notebooks import this module; the computing modules never do.
+Only notebooks (and ``gradbook.viz.explorers``) import this module; the computing modules never draw.
 """
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from gradbook._validate import instance
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {
@@ -26,7 +28,13 @@ ACTIVATION_COLORS = {
 
 
 def use_book_style() -> None:
-    """Matplotlib settings for the book: white figure background (readable in the theme's dark mode), grid, sizes."""
+    """Matplotlib settings for the book: white figure background (readable in the theme's dark mode), grid, sizes.
+
+    Example:
+        >>> use_book_style()
+        >>> mpl.rcParams["figure.facecolor"], mpl.rcParams["axes.grid"]
+        ('white', True)
+    """
     mpl.rcParams.update({
         "figure.figsize": (7.0, 4.0), "figure.dpi": 100, "savefig.dpi": 150,
         "figure.facecolor": "white", "savefig.facecolor": "white", "axes.facecolor": "white",
@@ -38,12 +46,33 @@ def use_book_style() -> None:
 
 
 def color_for(label: str) -> str | None:
-    """The book's colour for a label that starts with an activation name (``"relu + He"`` → ReLU's blue), else None."""
+    """The book's colour for a label that starts with an activation name (``"relu + He"`` → ReLU's blue), else None.
+
+    Example:
+        >>> color_for("relu + He") == OKABE_ITO["blue"], color_for("baseline")
+        (True, None)
+    """
+    instance("label", label, str, "a string")
     key = label.lower().replace("-", "_").replace(" ", "_")
     for name in sorted(ACTIVATION_COLORS, key=len, reverse=True):
         if key.startswith(name):
             return ACTIVATION_COLORS[name]
     return None
+
+
+def _plot_curves(curves: Mapping[str, Any], ax: plt.Axes | None,
+                 styles: Mapping[str, Mapping[str, Any]] | None) -> plt.Axes:
+    """One line per variant, x from 1, in the book's colour for its label; non-finite values leave gaps."""
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError(f"curves must hold at least one variant (a dict label → values); got {curves!r}")
+    if ax is None:
+        _, ax = plt.subplots()
+    for label, values in curves.items():
+        values = np.asarray(values, dtype=float)
+        kw = {"color": color_for(label), "marker": "o", "markersize": 3}
+        kw.update((styles or {}).get(label, {}))
+        ax.plot(np.arange(1, len(values) + 1), np.where(np.isfinite(values), values, np.nan), label=label, **kw)
+    return ax
 
 
 def plot_layer_norms(curves: Mapping[str, pd.Series | np.ndarray], ax: plt.Axes | None = None, *,
@@ -53,16 +82,10 @@ def plot_layer_norms(curves: Mapping[str, pd.Series | np.ndarray], ax: plt.Axes 
 
     Example:
         >>> ax = plot_layer_norms({"sigmoid": np.logspace(-12, 0, 21)})
+        >>> ax.get_yscale(), [line.get_label() for line in ax.get_lines()]
+        ('log', ['sigmoid'])
     """
-    if not curves:
-        raise ValueError("curves must hold at least one variant")
-    if ax is None:
-        _, ax = plt.subplots()
-    for label, values in curves.items():
-        values = np.asarray(values, dtype=float)
-        kw = {"color": color_for(label), "marker": "o", "markersize": 3}
-        kw.update((styles or {}).get(label, {}))
-        ax.plot(np.arange(1, len(values) + 1), values, label=label, **kw)
+    ax = _plot_curves(curves, ax, styles)
     ax.set_yscale("log")
     ax.set_xlabel("layer $l$ (1 = next to the input)")
     ax.set_ylabel(ylabel)
@@ -82,11 +105,14 @@ def plot_layer_norms_with_theory(measured: Mapping[str, pd.Series | np.ndarray],
     to ``plot_layer_norms``.
 
     Example:
-        >>> ax = plot_layer_norms_with_theory({"sigmoid": np.logspace(-12, 0, 21)}, {"sigmoid": np.logspace(-12, 0, 21)})
+        >>> norms = np.logspace(-12, 0, 21)
+        >>> ax = plot_layer_norms_with_theory({"sigmoid": norms}, {"sigmoid": norms})
+        >>> [line.get_linestyle() for line in ax.get_lines()]
+        ['-', '--']
     """
     unknown = sorted(set(predicted) - set(measured))
     if unknown:
-        raise ValueError(f"predicted has labels that measured lacks: {unknown}; measured has {sorted(measured)}")
+        raise ValueError(f"predicted must have only labels of measured, {sorted(measured)}; got also {unknown}")
     measured = {label: np.asarray(values, dtype=float) for label, values in measured.items()}
     measured = {label: np.where(np.isfinite(values), values, np.nan) for label, values in measured.items()}
     ax = plot_layer_norms(measured, ax, **kwargs)
@@ -104,8 +130,9 @@ def plot_layer_norms_with_theory(measured: Mapping[str, pd.Series | np.ndarray],
 
 def _history_axes(history: pd.DataFrame, ax: plt.Axes | None) -> plt.Axes:
     """Check a ``GradientMonitor.history`` and return the axes to draw it on (new ones when ``ax`` is None)."""
+    instance("history", history, pd.DataFrame, "a pandas.DataFrame (GradientMonitor.history)")
     if history.empty:
-        raise ValueError("history must hold at least one recorded step")
+        raise ValueError("history must hold at least one recorded step; got an empty history")
     if ax is None:
         _, ax = plt.subplots()
     return ax
@@ -118,6 +145,8 @@ def plot_gradient_heatmap(history: pd.DataFrame, ax: plt.Axes | None = None, *, 
     Example:
         >>> frame = pd.DataFrame([[1e-3, 1.0], [2e-3, 0.5]], index=[0, 5], columns=["dense_1", "logits"])
         >>> ax = plot_gradient_heatmap(frame)
+        >>> ax.get_images()[0].get_array().shape       # layers × recorded steps
+        (2, 2)
     """
     ax = _history_axes(history, ax)
     values = np.log10(np.clip(history.to_numpy(dtype=float).T, 1e-30, None))
@@ -137,6 +166,8 @@ def plot_gradient_lines(history: pd.DataFrame, ax: plt.Axes | None = None, *, cm
     Example:
         >>> frame = pd.DataFrame([[1e-3, 1.0], [2e-3, 0.5]], index=[0, 5], columns=["dense_1", "logits"])
         >>> ax = plot_gradient_lines(frame)
+        >>> [line.get_label() for line in ax.get_lines()]
+        ['dense_1', 'logits']
     """
     ax = _history_axes(history, ax)
     colors = plt.get_cmap(cmap)(np.linspace(0.0, 0.9, len(history.columns)))
@@ -158,16 +189,10 @@ def plot_loss_curves(curves: Mapping[str, Any], ax: plt.Axes | None = None, *, c
 
     Example:
         >>> ax = plot_loss_curves({"relu + He": [2.2, 1.5, 0.9]}, chance=float(np.log(10)))
+        >>> [line.get_label() for line in ax.get_lines()]
+        ['relu + He', 'chance (2.30)']
     """
-    if not curves:
-        raise ValueError("curves must hold at least one variant")
-    if ax is None:
-        _, ax = plt.subplots()
-    for label, values in curves.items():
-        values = np.asarray(values, dtype=float)
-        kw = {"color": color_for(label), "marker": "o", "markersize": 3}
-        kw.update((styles or {}).get(label, {}))
-        ax.plot(np.arange(1, len(values) + 1), np.where(np.isfinite(values), values, np.nan), label=label, **kw)
+    ax = _plot_curves(curves, ax, styles)
     if chance is not None:
         ax.axhline(chance, color=OKABE_ITO["grey"], linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
     ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))

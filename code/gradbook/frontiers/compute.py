@@ -23,18 +23,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from gradbook._checks import one_of, positive_int
+from gradbook._keras import check_batch, check_model
+from gradbook._validate import integer, one_of
 
 MODES = ("inference", "training")
 TRAINING_COST = 3  # forward + backward ≈ 3 forward passes
-
-
-def _check_model(model: Any) -> keras.Model:
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model; got {type(model).__name__}")
-    if not model.built or not getattr(model, "inputs", None):
-        raise ValueError("model must be built with an Input (a functional or Sequential model)")
-    return model
 
 
 def conv2d_macs(out_height: int, out_width: int, out_channels: int, kernel_height: int, kernel_width: int,
@@ -47,7 +40,7 @@ def conv2d_macs(out_height: int, out_width: int, out_channels: int, kernel_heigh
     """
     sizes = {"out_height": out_height, "out_width": out_width, "out_channels": out_channels,
              "kernel_height": kernel_height, "kernel_width": kernel_width, "in_channels": in_channels}
-    values = [positive_int(name, value) for name, value in sizes.items()]
+    values = [integer(name, value) for name, value in sizes.items()]
     return int(np.prod(values, dtype=np.int64))
 
 
@@ -64,7 +57,7 @@ def layer_flops(model: keras.Model) -> pd.DataFrame:
         >>> int(layer_flops(seed_cnn()).loc["conv_1", "macs"])
         194688
     """
-    model = _check_model(model)
+    model = check_model(model, graph=True)
     rows = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):  # functional models list their input as a layer
@@ -75,7 +68,8 @@ def layer_flops(model: keras.Model) -> pd.DataFrame:
             in_shape = tuple(layer.input.shape[1:])
         if isinstance(layer, keras.layers.Conv2D):
             if layer.data_format != "channels_last" or getattr(layer, "groups", 1) != 1:
-                raise ValueError(f"layer {layer.name!r}: only channels_last Conv2D without groups is counted")
+                raise ValueError(f"model must have channels_last Conv2D layers without groups (the ones counted); got "
+                                 f"layer {layer.name!r}")
             kh, kw = layer.kernel_size
             macs = conv2d_macs(out_shape[0], out_shape[1], out_shape[2], kh, kw, in_shape[-1])
         elif isinstance(layer, keras.layers.Dense):
@@ -103,6 +97,11 @@ class Throughput:
         batch_size: images per call.
         seconds: the wall time of each timed call, in order.
         flops_per_image: FLOPs of one image in this mode (``3 ×`` the forward pass for training).
+
+    Example:
+        >>> t = Throughput("inference", 64, [0.5, 0.2, 0.3], flops_per_image=1e6)
+        >>> t.median_seconds, t.images_per_second, t.gflops_per_second
+        (0.3, 213.33333333333334, 0.21333333333333335)
     """
 
     mode: str
@@ -147,15 +146,12 @@ def measure_throughput(model: keras.Model, x: Any, *, batch_size: int = 128, rep
         >>> result.images_per_second > 0
         True
     """
-    model = _check_model(model)
-    batch_size = positive_int("batch_size", batch_size)
-    repeats = positive_int("repeats", repeats)
+    model = check_model(model, graph=True)
+    batch_size = integer("batch_size", batch_size)
+    repeats = integer("repeats", repeats)
     one_of("mode", mode, MODES)
-    x = np.asarray(x, dtype=np.float32)
-    expected = tuple(model.inputs[0].shape[1:])
-    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected or len(x) == 0:
-        raise ValueError(f"x must be a non-empty batch of shape (N, {', '.join(map(str, expected))}); got {x.shape}")
-    batch = tf.constant(np.resize(x, (batch_size,) + expected))
+    x, _ = check_batch(model, x)
+    batch = tf.constant(np.resize(x, (batch_size,) + x.shape[1:]))
     forward_flops = float(layer_flops(model)["flops"].sum())
 
     if mode == "inference":

@@ -1,9 +1,9 @@
-"""gradbook.compute: multiply-adds layer by layer (checked by hand) and throughput measurement."""
+"""gradbook.frontiers.compute: multiply-adds layer by layer (checked by hand) and throughput measurement."""
 import keras
 import numpy as np
 import pytest
 
-from gradbook.compute import Throughput, conv2d_macs, layer_flops, measure_throughput
+from gradbook.frontiers.compute import Throughput, conv2d_macs, layer_flops, measure_throughput
 from gradbook.models import deep_mlp, seed_cnn
 
 
@@ -46,18 +46,18 @@ def test_measure_throughput(mode):
     assert result.images_per_second == pytest.approx(4 / np.median(result.seconds))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"mode": "train"}, "mode must be one of 'inference', 'training'"),
-    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-    ({"repeats": 1.5}, "repeats must be an integer >= 1"),
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"mode": "train"}, ValueError, "mode must be one of 'inference', 'training'"),
+    ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),
+    ({"repeats": 1.5}, TypeError, "repeats must be an integer >= 1"),
 ])
-def test_measure_throughput_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_measure_throughput_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
         measure_throughput(seed_cnn(), np.zeros((2, 28, 28, 1)), **kwargs)
 
 
 def test_wrong_inputs_are_rejected():
-    with pytest.raises(ValueError, match="model must be a keras.Model"):
+    with pytest.raises(TypeError, match="model must be a keras.Model"):
         layer_flops("seed_cnn")
     with pytest.raises(ValueError, match=r"x must be a non-empty batch of shape \(N, 28, 28, 1\)"):
         measure_throughput(seed_cnn(), np.zeros((2, 784)))

@@ -1,15 +1,22 @@
-"""gradbook.precision: float16 rounding of gradients, activation gradients, dtype policies."""
+"""gradbook.frontiers.precision: float16 rounding of gradients, activation gradients, dtype policies."""
 import keras
 import numpy as np
 import pytest
 
+from gradbook.frontiers.precision import (FLOAT16_MAX, FLOAT16_SUBNORMAL, FLOAT16_TINY, activation_gradients,
+                                          dtype_policy, float16_rounding)
 from gradbook.models import seed_cnn
-from gradbook.precision import (FLOAT16_MAX, FLOAT16_SUBNORMAL, FLOAT16_TINY, activation_gradients, dtype_policy,
-                                float16_rounding)
 
 
-def test_float16_limits():
-    assert FLOAT16_MAX == 65504.0 and FLOAT16_TINY == 2.0 ** -14 and FLOAT16_SUBNORMAL == 2.0 ** -24
+def test_float16_rounding_counts_at_the_float16_limits():
+    """The three limits are where float16_rounding's counts change: subnormal below FLOAT16_TINY, zero below half of
+    FLOAT16_SUBNORMAL, inf above FLOAT16_MAX (beyond its rounding margin)."""
+    assert float16_rounding([FLOAT16_TINY])["subnormal"] == 0
+    assert float16_rounding([FLOAT16_TINY * 0.99])["subnormal"] == 1
+    assert float16_rounding([FLOAT16_SUBNORMAL])[["underflow", "subnormal"]].tolist() == [0, 1]
+    assert float16_rounding([FLOAT16_SUBNORMAL * 0.49])["underflow"] == 1
+    assert float16_rounding([FLOAT16_MAX])["overflow"] == 0
+    assert float16_rounding([FLOAT16_MAX * 1.01])["overflow"] == 1
 
 
 def test_float16_rounding_counts_underflow_subnormals_and_overflow():
@@ -25,13 +32,14 @@ def test_float16_rounding_counts_underflow_subnormals_and_overflow():
     assert too_much["overflow"] == pytest.approx(1 / 5) and too_much["relative_error"] == float("inf")
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"values": [1e-3], "loss_scale": 0}, "loss_scale must be a finite number > 0"),
-    ({"values": [np.inf]}, "finite numbers"),
-    ({"values": [0.0, 0.0]}, "at least one non-zero"),
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"values": [1e-3], "loss_scale": 0}, ValueError, "loss_scale must be a finite number > 0"),
+    ({"values": [np.inf]}, ValueError, "finite numbers"),
+    ({"values": [0.0, 0.0]}, ValueError, "at least one non-zero"),
+    ({"values": ["1e-3"]}, TypeError, "values must be an array of numbers"),
 ])
-def test_float16_rounding_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_float16_rounding_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
         float16_rounding(**kwargs)
 
 
@@ -63,7 +71,11 @@ def test_activation_gradients_match_the_output_layer_formula():
 
 
 def test_activation_gradients_errors():
-    with pytest.raises(ValueError, match="keras.Sequential"):
+    with pytest.raises(TypeError, match="model must be a built keras.Sequential"):
         activation_gradients("model", np.zeros((1, 28, 28, 1)), np.zeros(1, int))
-    with pytest.raises(ValueError, match=r"y must lie in 0..9"):
+    with pytest.raises(ValueError, match=r"y must hold class labels from 0 to 9"):
         activation_gradients(seed_cnn(), np.zeros((1, 28, 28, 1)), np.array([10]))
+    with pytest.raises(TypeError, match="y must hold integer labels"):
+        activation_gradients(seed_cnn(), np.zeros((1, 28, 28, 1)), np.array([1.0]))
+    with pytest.raises(ValueError, match="y must hold one integer label per sample"):
+        activation_gradients(seed_cnn(), np.zeros((1, 28, 28, 1)), np.array([[1]]))

@@ -1,10 +1,10 @@
-"""gradbook.interpret: saliency maps, Grad-CAM, randomised copies and rank correlation."""
+"""gradbook.frontiers.interpret: saliency maps, Grad-CAM, randomised copies and rank correlation."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from gradbook.interpret import grad_cam, predicted_classes, randomize_layers, rank_correlation, saliency
+from gradbook.frontiers.interpret import grad_cam, predicted_classes, randomize_layers, rank_correlation, saliency
 from gradbook.models import deep_mlp, seed_cnn
 
 
@@ -91,12 +91,12 @@ def test_rank_correlation():
 
 @pytest.mark.parametrize("call, match", [
     (lambda m, x: saliency(m, x, score="softmax"), "score must be one of 'logit', 'probability'"),
-    (lambda m, x: saliency(m, x[..., 0]), r"x must be a non-empty batch of shape \(N, 28, 28, 1\)"),
+    (lambda m, x: saliency(m, x[..., 0]), r"x must be a non-empty batch of shape \(N, 28, 28, 1\); got shape"),
     (lambda m, x: saliency(m, x, class_index=10), r"class_index must lie in 0..9"),
     (lambda m, x: saliency(m, x, class_index=[1, 2]), "class_index must be None"),
     (lambda m, x: grad_cam(m, x, layer_name="dense_1"), "layer_name must be one of 'conv_1', 'conv_2', 'conv_3'"),
     (lambda m, x: randomize_layers(m, ["pool_1"]), "layer_names"),
-    (lambda m, x: randomize_layers(m, "output"), "layer_names must be a non-empty list"),
+    (lambda m, x: randomize_layers(m, []), "layer_names must be a non-empty list"),
     (lambda m, x: rank_correlation(np.zeros((2, 3)), np.zeros((2, 4))), "same shape"),
 ])
 def test_errors_name_the_argument(cnn, images, call, match):
@@ -104,8 +104,21 @@ def test_errors_name_the_argument(cnn, images, call, match):
         call(cnn, images)
 
 
+@pytest.mark.parametrize("call, match", [
+    (lambda m, x: saliency("cnn", x), "model must be a keras.Model"),
+    (lambda m, x: saliency(m, x, class_index=1.5), "class_index must be None"),
+    (lambda m, x: saliency(m, x, absolute=1), "absolute must be True or False"),
+    (lambda m, x: grad_cam(m, x, upsample="yes"), "upsample must be True or False"),
+    (lambda m, x: randomize_layers(m, "output"), "layer_names must be a non-empty list"),
+    (lambda m, x: rank_correlation(["a"], ["b"]), "a must be an array of numbers"),
+])
+def test_wrong_types_are_type_errors(cnn, images, call, match):
+    with pytest.raises(TypeError, match=match):
+        call(cnn, images)
+
+
 def test_models_without_conv_or_dense_head_are_rejected():
-    with pytest.raises(ValueError, match="no Conv2D layer"):
+    with pytest.raises(ValueError, match="model must have a Conv2D layer for Grad-CAM"):
         grad_cam(deep_mlp(2, 8), np.zeros((1, 784)))
     flat = keras.Sequential([keras.Input((4,)), keras.layers.Activation("relu")])
     with pytest.raises(ValueError, match="must end in a Dense layer"):

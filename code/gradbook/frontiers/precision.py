@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from gradbook._checks import one_of, positive_float
+from gradbook._keras import check_batch, check_model, check_targets
+from gradbook._validate import instance, numeric, number, one_of
 
 FLOAT16 = np.finfo(np.float16)
 FLOAT16_MAX = float(FLOAT16.max)                        # 65504
@@ -75,18 +76,15 @@ def activation_gradients(model: keras.Model, x: Any, y: Any) -> dict[str, np.nda
         >>> list(grads)[:2], grads["conv_1"].shape
         (['conv_1', 'pool_1'], (4, 26, 26, 32))
     """
-    if not isinstance(model, keras.Sequential) or not model.built:
-        raise ValueError(f"model must be a built keras.Sequential; got {type(model).__name__}")
-    x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y)
-    expected = tuple(model.inputs[0].shape[1:])
-    if tuple(x.shape[1:]) != expected or len(x) == 0:
-        raise ValueError(f"x must be a non-empty batch of shape (N, {', '.join(map(str, expected))}); got {x.shape}")
-    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must hold {len(x)} integer labels; got shape {y.shape}, dtype {y.dtype}")
-    num_classes = int(model.outputs[0].shape[-1])
-    if y.min() < 0 or y.max() >= num_classes:
-        raise ValueError(f"y must lie in 0..{num_classes - 1}; got values from {y.min()} to {y.max()}")
+    instance("model", model, keras.Sequential, "a built keras.Sequential")
+    model = check_model(model, graph=True)
+    x, y = check_batch(model, x, y)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"y must hold integer labels; got dtype {y.dtype}")
+    output_shape = tuple(model.outputs[0].shape)
+    if y.ndim != len(output_shape) - 1:
+        raise ValueError(f"y must hold one integer label per sample, shape ({len(x)},); got shape {y.shape}")
+    check_targets(y, output_shape)
     outputs = []
     with tf.GradientTape() as tape:
         h = tf.constant(x)
@@ -113,13 +111,14 @@ def float16_rounding(values: Any, loss_scale: float = 1.0) -> pd.Series:
         >>> float(float16_rounding(np.array([1e-3, 1e-6, 1e-9]))["underflow"])   # 1e-9 < 2**-25 becomes 0
         0.3333333333333333
     """
-    loss_scale = positive_float("loss_scale", loss_scale)
-    values = np.asarray(values, dtype=np.float64).ravel()
+    loss_scale = number("loss_scale", loss_scale, above=0)
+    values = numeric("values", values).astype(np.float64).ravel()
     if values.size == 0 or not np.all(np.isfinite(values)):
-        raise ValueError("values must be a non-empty array of finite numbers")
+        raise ValueError(f"values must be a non-empty array of finite numbers; got {values.size} values, "
+                         f"{int(np.sum(~np.isfinite(values)))} of them NaN or inf")
     nonzero = values[values != 0]
     if nonzero.size == 0:
-        raise ValueError("values must hold at least one non-zero number")
+        raise ValueError("values must hold at least one non-zero number; got only zeros")
     with np.errstate(over="ignore"):
         rounded = (nonzero * loss_scale).astype(np.float16)
     magnitude = np.abs(rounded.astype(np.float64))

@@ -9,7 +9,8 @@ The set-up of Yosinski et al. (2014), shrunk to MNIST: a *base* network is train
 
 with the same examples, the same optimizer (RMSprop, as the article), the same epochs and batch size. Since the frozen
 layers never change, the head is trained on their outputs computed once (``frozen_features``): the same training,
-without running the convolutions again at every step.
+without running the convolutions again at every step. The builders (``classifier_head``, ``scratch_cnn``) return
+uncompiled models; ``few_shot_curves`` compiles and trains them with Keras' ``fit``.
 """
 from __future__ import annotations
 
@@ -19,21 +20,12 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from keras import layers
 
-from gradbook._checks import positive_int
+from gradbook._keras import check_batch, check_model
+from gradbook._validate import integer, integers, numeric, one_of, type_error
 from gradbook.models import seed_cnn
 from gradbook.repro import resolve_seed, set_seed
-
-
-def _check_digits(digits: Any) -> tuple[int, ...]:
-    if isinstance(digits, (str, bytes)) or not isinstance(digits, Sequence | range) or len(digits) < 2:
-        raise ValueError(f"digits must be a list of at least two different digits 0-9; got {digits!r}")
-    values = tuple(int(d) for d in digits)
-    if len(set(values)) != len(values) or min(values) < 0 or max(values) > 9:
-        raise ValueError(f"digits must be a list of at least two different digits 0-9; got {digits!r}")
-    return values
 
 
 def digit_subset(images: Any, labels: Any, digits: Sequence[int], *, per_class: int | None = None,
@@ -55,15 +47,15 @@ def digit_subset(images: Any, labels: Any, digits: Sequence[int], *, per_class: 
         >>> x.shape, sorted(y.tolist())
         ((4, 2), [0, 0, 1, 1])
     """
-    digits = _check_digits(digits)
-    images, labels = np.asarray(images), np.asarray(labels)
-    if len(images) != len(labels) or labels.ndim != 1:
-        raise ValueError(f"images and labels must have the same length; got {len(images)} and {labels.shape}")
-    seed = positive_int("seed", seed, minimum=0)
+    digits = integers("digits", digits, minimum=0, maximum=9, min_len=2, distinct=True)
+    images, labels = numeric("images", images), numeric("labels", labels)
+    if labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"labels must be one digit per image, shape ({len(images)},); got shape {labels.shape}")
+    seed = integer("seed", seed, minimum=0)
     if per_class is None:
         keep = np.flatnonzero(np.isin(labels, digits))
     else:
-        per_class = positive_int("per_class", per_class)
+        per_class = integer("per_class", per_class)
         rng = np.random.default_rng(resolve_seed(seed))
         chosen = []
         for d in digits:
@@ -86,13 +78,11 @@ def frozen_features(model: keras.Model, images: Any, *, layer_name: str = "flatt
         >>> frozen_features(seed_cnn(), np.zeros((2, 28, 28, 1))).shape
         (2, 576)
     """
-    if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
-        raise ValueError(f"model must be a built keras.Model with an Input; got {type(model).__name__}")
-    names = [layer.name for layer in model.layers]
-    if layer_name not in names:
-        raise ValueError(f"layer_name must be one of {', '.join(map(repr, names))}; got {layer_name!r}")
+    model = check_model(model, graph=True)
+    one_of("layer_name", layer_name, [layer.name for layer in model.layers])
+    x, _ = check_batch(model, images)
     trunk = keras.Model(model.inputs[0], model.get_layer(layer_name).output)
-    return _predict(trunk, np.asarray(images, dtype=np.float32))
+    return _predict(trunk, x)
 
 
 def _predict(model: keras.Model, x: np.ndarray, chunk: int = 512) -> np.ndarray:
@@ -102,15 +92,16 @@ def _predict(model: keras.Model, x: np.ndarray, chunk: int = 512) -> np.ndarray:
 
 
 def classifier_head(input_dim: int, num_classes: int, *, seed: int = 0) -> keras.Model:
-    """``seed_cnn``'s top on its own: ``Dense 64`` ReLU → ``Dense num_classes`` softmax, compiled the article's way.
+    """``seed_cnn``'s top on its own: ``Dense 64`` ReLU → ``Dense num_classes`` softmax, uncompiled.
 
     Example:
-        >>> classifier_head(576, 5).count_params()
-        37253
+        >>> head = classifier_head(576, 5)
+        >>> head.count_params(), head.compiled
+        (37253, False)
     """
-    input_dim = positive_int("input_dim", input_dim)
-    num_classes = positive_int("num_classes", num_classes, minimum=2)
-    seed = resolve_seed(positive_int("seed", seed, minimum=0))
+    input_dim = integer("input_dim", input_dim)
+    num_classes = integer("num_classes", num_classes, minimum=2)
+    seed = resolve_seed(seed)
     model = keras.Sequential([
         keras.Input((input_dim,), name="features"),
         layers.Dense(64, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed + 4),
@@ -118,26 +109,24 @@ def classifier_head(input_dim: int, num_classes: int, *, seed: int = 0) -> keras
         layers.Dense(num_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed + 5),
                      name="output"),
     ], name="head")
-    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
 def scratch_cnn(num_classes: int, *, seed: int = 0) -> keras.Sequential:
-    """``seed_cnn``'s architecture with ``num_classes`` outputs, freshly initialised, compiled the article's way.
+    """``seed_cnn``'s architecture with ``num_classes`` outputs, freshly initialised, uncompiled.
 
     Example:
         >>> scratch_cnn(5).layers[-1].units
         5
     """
-    num_classes = positive_int("num_classes", num_classes, minimum=2)
-    seed = positive_int("seed", seed, minimum=0)
+    num_classes = integer("num_classes", num_classes, minimum=2)
+    seed = integer("seed", seed, minimum=0)
     body = seed_cnn(seed=seed).layers[:-1]  # conv_1 ... dense_1, initialised as seed_cnn(seed=seed)'s
     seed = resolve_seed(seed)
     model = keras.Sequential([keras.Input((28, 28, 1), name="image"), *body,
                               layers.Dense(num_classes, activation="softmax",
                                            kernel_initializer=keras.initializers.GlorotUniform(seed + 5),
                                            name="output")], name="scratch_cnn")
-    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -174,8 +163,9 @@ def few_shot_curves(base: keras.Model, train: tuple[Any, Any], test: tuple[Any, 
         >>> few_shot_curves(seed_cnn(), (x, y), (x, y), eval_at=[1, 2]).shape
         (2, 2)
     """
+    base = check_model(base, graph=True)
     (x_train, y_train), (x_test, y_test), epochs, num_classes = _check_task(train, test, eval_at, batch_size)
-    seed = positive_int("seed", seed, minimum=0)
+    seed = integer("seed", seed, minimum=0)
     f_train, f_test = (frozen_features(base, x, layer_name=layer_name) for x in (x_train, x_test))
     f_train, f_test = f_train.reshape(len(f_train), -1), f_test.reshape(len(f_test), -1)
     set_seed(seed)
@@ -191,19 +181,19 @@ def few_shot_curves(base: keras.Model, train: tuple[Any, Any], test: tuple[Any, 
 def _check_task(train: tuple[Any, Any], test: tuple[Any, Any], eval_at: Any,
                 batch_size: Any) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[int], int]:
     """few_shot_curves' argument checks: the two data sets, the epochs to test at, the number of classes."""
-    batch_size = positive_int("batch_size", batch_size)
-    if isinstance(eval_at, (str, bytes)) or not isinstance(eval_at, Sequence) or not eval_at:
-        raise ValueError(f"eval_at must be a non-empty list of increasing epochs >= 1; got {eval_at!r}")
-    epochs = [positive_int("eval_at[...]", e) for e in eval_at]
-    if any(b <= a for a, b in zip(epochs, epochs[1:])):
-        raise ValueError(f"eval_at must be a non-empty list of increasing epochs >= 1; got {eval_at!r}")
+    batch_size = integer("batch_size", batch_size)
+    epochs = list(integers("eval_at", eval_at, minimum=1, increasing=True))
     data = []
-    for name, (x, y) in (("train", train), ("test", test)):
-        x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
+    for name, pair in (("train", train), ("test", test)):
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise type_error(name, "a pair (images, labels)", pair)
+        x, y = numeric(f"{name} images", pair[0]).astype(np.float32), numeric(f"{name} labels", pair[1])
         if x.ndim != 4 or x.shape[1:] != (28, 28, 1) or y.shape != (len(x),) or len(x) == 0:
             raise ValueError(f"{name} must be (images of shape (N, 28, 28, 1), N labels); got {x.shape}, {y.shape}")
-        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-            raise ValueError(f"{name} labels must be integers 0 .. k-1 (digit_subset relabels digits)")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise TypeError(f"{name} labels must be integers 0 .. k-1 (digit_subset relabels digits); got {y.dtype}")
+        if y.min() < 0:
+            raise ValueError(f"{name} labels must be integers 0 .. k-1 (digit_subset relabels digits); got {y.min()}")
         data.append((x, y.astype(np.int64)))
     if batch_size > len(data[0][0]):
         raise ValueError(f"batch_size must be at most the number of training examples, {len(data[0][0])}; "
@@ -216,29 +206,20 @@ def _check_task(train: tuple[Any, Any], test: tuple[Any, Any], eval_at: Any,
 
 def _train_and_test(model: keras.Model, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                     eval_at: list[int], batch_size: int, seed: int) -> list[float]:
-    """RMSprop on sparse cross-entropy, full batches in a seeded random order; test accuracy after each eval_at epoch.
+    """Compile ``model`` the article's way (RMSprop, sparse cross-entropy) and ``fit`` it on full batches in a seeded
+    random order; its test accuracy after each ``eval_at`` epoch.
 
-    ``model.fit(x, y, epochs, batch_size)`` with the article's optimizer, in a loop of our own: for a few dozen
-    examples, ``fit``'s per-epoch set-up costs more than the training itself.
+    The order is drawn here, one permutation per epoch, and ``fit`` runs without shuffling on the examples so
+    arranged: one ``fit`` call covers all the epochs up to the next test.
     """
     (x, y), (x_test, y_test) = train, test
-    optimizer = keras.optimizers.RMSprop()  # = optimizer="rmsprop": learning rate 0.001
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    variables = model.trainable_variables
-
-    @tf.function(reduce_retracing=True)
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(yb, model(xb, training=True))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", jit_compile=False)
     rng = np.random.default_rng(resolve_seed(seed))
-    accuracies = []
-    for epoch in range(1, eval_at[-1] + 1):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x) - batch_size + 1, batch_size):  # full batches only: see few_shot_curves
-            idx = order[start:start + batch_size]
-            step(tf.constant(x[idx]), tf.constant(y[idx]))
-        if epoch in eval_at:
-            accuracies.append(float(np.mean(_predict(model, x_test).argmax(axis=1) == y_test)))
+    full = len(x) - len(x) % batch_size  # full batches only: see few_shot_curves
+    accuracies, done = [], 0
+    for epoch in eval_at:
+        order = np.concatenate([rng.permutation(len(x))[:full] for _ in range(done, epoch)])
+        model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        accuracies.append(float(np.mean(_predict(model, x_test).argmax(axis=1) == y_test)))
+        done = epoch
     return accuracies

@@ -22,41 +22,33 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from gradbook._checks import one_of, positive_int
+from gradbook._keras import check_batch, check_model
+from gradbook._validate import flag, numeric, one_of, type_error
 from gradbook.repro import resolve_seed
 
 SCORES = ("logit", "probability")
 
 
-def _check_model(model: Any) -> keras.Model:
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model; got {type(model).__name__}")
-    if not model.built or not getattr(model, "inputs", None):
-        raise ValueError("model must be built with an Input (a functional or Sequential model)")
+def _check_classifier(model: Any, x: Any) -> tuple[keras.Model, np.ndarray]:
+    """The model (a functional or Sequential classifier ending in a Dense layer) and the batch, checked."""
+    model = check_model(model, graph=True)
     if not isinstance(model.layers[-1], keras.layers.Dense):
-        raise ValueError(f"model must end in a Dense layer (its pre-activation is the class logit); "
-                         f"its last layer is a {type(model.layers[-1]).__name__}")
-    return model
-
-
-def _check_images(model: keras.Model, x: Any) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    expected = tuple(model.inputs[0].shape[1:])
-    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected or len(x) == 0:
-        raise ValueError(f"x must be a non-empty batch of shape (N, {', '.join(map(str, expected))}); "
-                         f"got {x.shape}")
-    return x
+        raise ValueError(f"model must end in a Dense layer (its pre-activation is the class logit); got "
+                         f"{model.name!r}, whose last layer is a {type(model.layers[-1]).__name__}")
+    return model, check_batch(model, x)[0]
 
 
 def _check_classes(class_index: Any, n: int, num_classes: int) -> np.ndarray | None:
     if class_index is None:
         return None
     classes = np.asarray(class_index)
+    allowed = f"None (the predicted class), one integer, or {n} integers"
+    if not np.issubdtype(classes.dtype, np.integer):
+        raise type_error("class_index", allowed, class_index)
     if classes.ndim == 0:
         classes = np.full(n, classes)
-    if classes.shape != (n,) or not np.issubdtype(classes.dtype, np.integer):
-        raise ValueError(f"class_index must be None (the predicted class), one integer, or {n} integers; "
-                         f"got {class_index!r}")
+    if classes.shape != (n,):
+        raise ValueError(f"class_index must be {allowed}; got {class_index!r}")
     if classes.min() < 0 or classes.max() >= num_classes:
         raise ValueError(f"class_index must lie in 0..{num_classes - 1}; got {class_index!r}")
     return classes.astype(np.int64)
@@ -65,7 +57,7 @@ def _check_classes(class_index: Any, n: int, num_classes: int) -> np.ndarray | N
 def _conv_layer(model: keras.Model, layer_name: str | None) -> keras.layers.Layer:
     convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     if not convs:
-        raise ValueError("model has no Conv2D layer for Grad-CAM")
+        raise ValueError(f"model must have a Conv2D layer for Grad-CAM; got {model.name!r}, which has none")
     if layer_name is None:
         layer_name = convs[-1]
     one_of("layer_name", layer_name, convs)
@@ -115,10 +107,9 @@ def saliency(model: keras.Model, x: Any, class_index: Any = None, *, score: str 
         >>> saliency(seed_cnn(), np.zeros((2, 28, 28, 1))).shape
         (2, 28, 28)
     """
-    model = _check_model(model)
-    x = _check_images(model, x)
+    model, x = _check_classifier(model, x)
     one_of("score", score, SCORES)
-    one_of("absolute", absolute, (True, False))
+    absolute = flag("absolute", absolute)
     if x.ndim != 4:
         raise ValueError(f"x must be a batch of images (N, height, width, channels); got shape {x.shape}")
     if not absolute and x.shape[-1] != 1:
@@ -152,10 +143,9 @@ def grad_cam(model: keras.Model, x: Any, class_index: Any = None, *, layer_name:
         >>> grad_cam(seed_cnn(), np.zeros((2, 28, 28, 1)), layer_name="conv_2", upsample=False).shape
         (2, 11, 11)
     """
-    model = _check_model(model)
-    x = _check_images(model, x)
+    model, x = _check_classifier(model, x)
     layer = _conv_layer(model, layer_name)
-    one_of("upsample", upsample, (True, False))
+    upsample = flag("upsample", upsample)
     classes = _check_classes(class_index, len(x), model.layers[-1].units)
     _, _, maps, grad_maps = _scores_and_grads(model, x, classes, "logit", layer)
     weights = tf.reduce_mean(grad_maps, axis=(1, 2), keepdims=True)   # α_k: one weight per feature map
@@ -174,8 +164,7 @@ def predicted_classes(model: keras.Model, x: Any) -> np.ndarray:
         >>> predicted_classes(seed_cnn(), np.zeros((3, 28, 28, 1))).shape
         (3,)
     """
-    model = _check_model(model)
-    x = _check_images(model, x)
+    model, x = _check_classifier(model, x)
     return np.asarray(model(x, training=False)).argmax(axis=1).astype(np.int64)
 
 
@@ -193,11 +182,14 @@ def randomize_layers(model: keras.Model, layer_names: Sequence[str], *, seed: in
         >>> bool(np.all(copy.get_layer("conv_1").kernel.numpy() == model.get_layer("conv_1").kernel.numpy()))
         True
     """
-    model = _check_model(model)
-    seed = resolve_seed(positive_int("seed", seed, minimum=0))
+    model = check_model(model, graph=True)
+    seed = resolve_seed(seed)
     with_kernel = [layer.name for layer in model.layers if getattr(layer, "kernel", None) is not None]
-    if isinstance(layer_names, str) or not isinstance(layer_names, Sequence) or not layer_names:
-        raise ValueError(f"layer_names must be a non-empty list of names from {with_kernel}; got {layer_names!r}")
+    allowed = f"a non-empty list of names from {with_kernel}"
+    if isinstance(layer_names, str) or not isinstance(layer_names, Sequence):
+        raise type_error("layer_names", allowed, layer_names)
+    if not layer_names:
+        raise ValueError(f"layer_names must be {allowed}; got {layer_names!r}")
     for name in layer_names:
         one_of("layer_names[...]", name, with_kernel)
     copy = keras.models.clone_model(model)
@@ -220,7 +212,7 @@ def rank_correlation(a: Any, b: Any) -> np.ndarray:
         >>> rank_correlation(np.array([[1.0, 2.0, 3.0]]), np.array([[10.0, 20.0, 40.0]]))
         array([1.])
     """
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = numeric("a", a).astype(np.float64), numeric("b", b).astype(np.float64)
     if a.shape != b.shape or a.ndim < 2 or len(a) == 0:
         raise ValueError(f"a and b must be batches of maps with the same shape (N, ...); got {a.shape} and {b.shape}")
     ranks = [np.array(pd.DataFrame(m.reshape(len(m), -1)).rank(axis=1), dtype=np.float64) for m in (a, b)]
