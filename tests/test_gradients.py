@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from gradbook.gradients import (activation_stats, autocorrelation, first_last_ratio, gradient_along_line,
-                                gradient_through_time, kernel_layers, layer_gradient_norms)
+                                gradient_through_time, kernel_layers, layer_gradient_norms, lstm_paths)
 from gradbook.models import deep_mlp, recurrent_layer, seed_cnn
 
 RNG = np.random.default_rng(0)
@@ -258,3 +258,42 @@ def test_forget_bias_lengthens_the_lstm_memory():
 def test_gradient_through_time_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         gradient_through_time(**kwargs)
+
+
+# --- lstm_paths ----------------------------------------------------------------------------------------------------
+
+def _keras_lstm_state_jacobian(forget_bias):
+    """J_2 = d(h_2, c_2)/d(h_1, c_1) of the layer lstm_paths(steps=2, units=3) builds, by TensorFlow's autodiff."""
+    from gradbook.gradients import _recurrent_at_init
+
+    layer, x_one = _recurrent_at_init("lstm", 2, 3, 8, forget_bias, 0, "float32")
+    cell, x = layer.cell, tf.constant(x_one, tf.float32)
+    _, (h1, c1) = cell(x[:, 0], [tf.zeros((1, 3)), tf.zeros((1, 3))])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([h1, c1])
+        _, (h2, c2) = cell(x[:, 1], [h1, c1])
+    blocks = [[tape.jacobian(a, b).numpy()[0, :, 0, :] for b in (h1, c1)] for a in (h2, c2)]
+    return np.block(blocks)
+
+
+@pytest.mark.parametrize("forget_bias", [1.0, 3.0])
+def test_lstm_paths_jacobian_matches_autodiff(forget_bias):
+    """With two steps the full path is J_2 alone: its largest singular value must be TensorFlow's."""
+    paths = lstm_paths(steps=2, units=3, forget_bias=forget_bias)
+    expected = np.linalg.norm(_keras_lstm_state_jacobian(forget_bias), 2)
+    assert paths["state_path"] == pytest.approx(expected, rel=1e-4)
+    assert paths["step_gain"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_lstm_paths_cell_path_is_the_product_of_forget_gates():
+    short, long = lstm_paths(steps=20, units=8, forget_bias=0.0), lstm_paths(steps=20, units=8, forget_bias=4.0)
+    assert short["forget_gate"] < 0.6 < 0.95 < long["forget_gate"] < 1
+    assert short["cell_path"] < long["cell_path"] < 1
+    assert long["cell_path"] == pytest.approx(long["forget_gate"] ** 19, rel=0.5)  # 19 gates, each near the mean
+
+
+def test_lstm_paths_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="steps must be an integer >= 2"):
+        lstm_paths(steps=1)
+    with pytest.raises(TypeError, match="forget_bias"):
+        lstm_paths(forget_bias="3")

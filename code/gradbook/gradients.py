@@ -253,20 +253,78 @@ def gradient_through_time(cell: str, steps: int = 100, units: int = 64, *, input
         >>> g.shape, bool(g[0] < g[-1])
         ((10,), True)
     """
-    steps = integer("steps", steps, minimum=2)
-    input_dim = integer("input_dim", input_dim)
-    layer = recurrent_layer(cell, units, forget_bias=forget_bias, seed=seed, dtype=dtype)
+    layer, x_one = _recurrent_at_init(cell, steps, units, input_dim, forget_bias, seed, dtype)
     units = layer.units
-    x_one = np.random.default_rng(resolve_seed(seed)).normal(size=(1, steps, input_dim))
     x = tf.constant(np.repeat(x_one, units, axis=0), dtype=dtype)
-    layer.build(x.shape)
-    if cell == "lstm":
-        bias = layer.cell.bias.numpy()
-        bias[units:2 * units] = forget_bias  # Keras' LSTM bias is [input, forget, candidate, output] gates
-        layer.cell.bias.assign(bias)
     with tf.GradientTape() as tape:
         tape.watch(x)
         h = layer(x)
         picked = tf.reduce_sum(tf.linalg.diag_part(h))  # copy i contributes its own unit i
     jac = tape.gradient(picked, x).numpy().astype(np.float64)  # (units, steps, input_dim): row i of ∂h_T/∂x_t
     return np.sqrt(np.sum(jac ** 2, axis=(0, 2)))
+
+
+def _recurrent_at_init(cell: str, steps: Any, units: Any, input_dim: Any, forget_bias: Any, seed: Any,
+                       dtype: str) -> tuple[keras.layers.Layer, np.ndarray]:
+    """A built ``recurrent_layer`` (the LSTM's forget bias set) and the random ``(1, steps, input_dim)`` sequence it
+    reads, both from ``seed``."""
+    steps = integer("steps", steps, minimum=2)
+    input_dim = integer("input_dim", input_dim)
+    layer = recurrent_layer(cell, units, forget_bias=forget_bias, seed=seed, dtype=dtype)
+    x_one = np.random.default_rng(resolve_seed(seed)).normal(size=(1, steps, input_dim))
+    layer.build((layer.units, steps, input_dim))
+    if cell == "lstm":
+        bias = layer.cell.bias.numpy()
+        bias[layer.units:2 * layer.units] = forget_bias  # Keras' LSTM bias is [input, forget, candidate, output] gates
+        layer.cell.bias.assign(bias)
+    return layer, x_one
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def lstm_paths(steps: int = 100, units: int = 64, *, input_dim: int = 8, forget_bias: float = 1.0,
+               seed: int = 0) -> pd.Series:
+    """How the state of a freshly initialised LSTM reaches across ``steps``: along the cell alone, and in full.
+
+    The layer and the sequence are ``gradient_through_time("lstm", ...)``'s. Running Keras' LSTM equations in float64
+    (gates ``i, f, o = σ(·)``, candidate ``g = tanh(·)``, ``c_t = f ⊙ c_{t−1} + i ⊙ g``, ``h_t = o ⊙ tanh(c_t)``), it
+    forms each step's Jacobian ``J_t = ∂(h_t, c_t) / ∂(h_{t−1}, c_{t−1})``. The cell's direct path multiplies the
+    state by ``diag(f_t)`` alone; the full Jacobian adds the paths through ``h_{t−1}``, the gates and the candidate.
+
+    Returns:
+        A ``pandas.Series``: ``forget_gate`` (mean of ``f_t`` over steps and units), ``cell_path`` (median over units of
+        ``∏ f_t`` for t = 2…T: the direct path from step 1 to step T), ``state_path`` (the largest singular value of
+        ``J_T ⋯ J_2``: every path) and ``step_gain`` (the median over steps of ``J_t``'s largest singular value).
+
+    Example:
+        >>> p = lstm_paths(steps=10, units=4, forget_bias=3.0)
+        >>> bool(0.8 < p["forget_gate"] < 1.0 and p["cell_path"] < 1.0)
+        True
+    """
+    layer, x_one = _recurrent_at_init("lstm", steps, units, input_dim, forget_bias, seed, "float32")
+    n = layer.units
+    kernel, recurrent = (np.asarray(v, dtype=np.float64) for v in (layer.cell.kernel, layer.cell.recurrent_kernel))
+    bias = np.asarray(layer.cell.bias, dtype=np.float64)
+    h, c = np.zeros(n), np.zeros(n)
+    forget, product, gains = [], np.eye(2 * n), []
+    for t, x_t in enumerate(x_one[0]):
+        z = x_t @ kernel + h @ recurrent + bias
+        i, f, g, o = _sigmoid(z[:n]), _sigmoid(z[n:2 * n]), np.tanh(z[2 * n:3 * n]), _sigmoid(z[3 * n:])
+        c_new = f * c + i * g
+        tanh_c = np.tanh(c_new)
+        u_i, u_f, u_g, u_o = (recurrent[:, k * n:(k + 1) * n].T for k in range(4))  # ∂z_gate/∂h_{t−1}
+        dc_dh = (c * f * (1 - f))[:, None] * u_f + (g * i * (1 - i))[:, None] * u_i + (i * (1 - g ** 2))[:, None] * u_g
+        dh_dc_new = o * (1 - tanh_c ** 2)
+        dh_dh = (tanh_c * o * (1 - o))[:, None] * u_o + dh_dc_new[:, None] * dc_dh
+        jacobian = np.block([[dh_dh, np.diag(dh_dc_new * f)], [dc_dh, np.diag(f)]])
+        if t > 0:
+            product = jacobian @ product
+            forget.append(f)
+            gains.append(np.linalg.norm(jacobian, 2))
+        h, c = o * tanh_c, c_new
+    forget = np.array(forget)
+    return pd.Series({"forget_gate": float(forget.mean()), "cell_path": float(np.median(np.prod(forget, axis=0))),
+                      "state_path": float(np.linalg.norm(product, 2)), "step_gain": float(np.median(gains))},
+                     name=f"lstm_paths(forget_bias={forget_bias:g})")
