@@ -48,8 +48,8 @@ lock: $(STAMP)
 	  -c $(VENV)/constraints.txt -o tests/browser/requirements.txt
 	@echo "requirements.txt re-pinned; run make test and make book before committing it"
 
-# MathJax, installed from npm (pinned by site/package-lock.json) and served by the site itself (no CDN).
-$(VENDOR_STAMP): site/package.json site/package-lock.json site/vendor.py
+# MathJax and Vega, installed from npm (pinned by site/package-lock.json) and served by the site itself (no CDN).
+$(VENDOR_STAMP): site/package.json site/package-lock.json site/vendor.py site/explorers.js
 	npm ci --prefix site --no-audit --no-fund --loglevel=error
 	$(PYTHON) site/vendor.py
 	touch $@

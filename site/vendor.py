@@ -1,4 +1,6 @@
-"""Copy the JavaScript the book needs from site/node_modules into site/static/vendor, so the site loads nothing from a CDN.
+"""Copy the JavaScript the book needs from site/node_modules into site/static/vendor, so the site loads nothing from a CDN:
+MathJax for the equations, and Vega, Vega-Lite and vega-embed (with the book's own explorers.js) for the kernel-free
+explorers.
 
 Sphinx copies site/static (``html_static_path`` in _config.yml) into the site's ``_static``; the pages are in
 ``chapters/``, so from a page the files are at ``../_static/vendor/``.
@@ -24,6 +26,7 @@ CDN_PREFIXES = ("https://cdn.jsdelivr.net/npm/", "https://unpkg.com/", "https://
 LOCAL = "../_static/vendor/"
 MUST_PATCH = ["mathjax/tex-mml-chtml.js"]
 MATHJAX_PARTS = ["tex-mml-chtml.js", "input", "output/chtml", "ui", "a11y", "sre", "adaptors"]
+VEGA_BUNDLES = [("vega", "vega.min.js"), ("vega-lite", "vega-lite.min.js"), ("vega-embed", "vega-embed.min.js")]
 
 
 def main() -> int:
@@ -33,6 +36,10 @@ def main() -> int:
     if VENDOR.exists():
         shutil.rmtree(VENDOR)
     VENDOR.mkdir(parents=True)
+    (VENDOR / "vega").mkdir()
+    for package, bundle in VEGA_BUNDLES:
+        shutil.copy2(MODULES / package / "build" / bundle, VENDOR / "vega" / bundle)
+    shutil.copy2(SITE / "explorers.js", VENDOR / "explorers.js")
     for part in MATHJAX_PARTS:
         src, dst = MODULES / "mathjax" / "es5" / part, VENDOR / "mathjax" / part
         shutil.copytree(src, dst) if src.is_dir() else (dst.parent.mkdir(parents=True, exist_ok=True),
@@ -53,7 +60,7 @@ def main() -> int:
         print(f"no CDN default found in {missing}: was a pinned version changed?", file=sys.stderr)
         return 1
     size = sum(p.stat().st_size for p in VENDOR.rglob("*") if p.is_file()) / 2**20
-    print(f"vendored MathJax into {VENDOR} ({size:.1f} MiB); "
+    print(f"vendored MathJax and Vega into {VENDOR} ({size:.1f} MiB); "
           f"CDN defaults pointed at the local copy in {len(patched)} files")
     return 0
 

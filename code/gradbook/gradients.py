@@ -328,3 +328,44 @@ def lstm_paths(steps: int = 100, units: int = 64, *, input_dim: int = 8, forget_
     return pd.Series({"forget_gate": float(forget.mean()), "cell_path": float(np.median(np.prod(forget, axis=0))),
                       "state_path": float(np.linalg.norm(product, 2)), "step_gain": float(np.median(gains))},
                      name=f"lstm_paths(forget_bias={forget_bias:g})")
+
+
+def layer_profiles(settings: Any, x: Any, y: Any, **common: Any) -> pd.DataFrame:
+    """For every setting of a grid, a freshly built ``deep_mlp``'s per-layer gradient norm and across-sample spread.
+
+    Each setting is a dict of ``gradbook.models.deep_mlp`` arguments (``depth``, ``activation``, ``initializer`` …)
+    merged over ``common``; the network is measured at initialisation on the batch ``(x, y)``, eagerly (one forward
+    and backward pass each, no tracing), as ``layer_gradient_norms`` and ``activation_stats`` measure it. The result
+    feeds a kernel-free explorer (``gradbook.viz.vega``): one row per setting and hidden layer.
+
+    Args:
+        settings: a list of dicts of ``deep_mlp`` arguments, each with at least ``depth``.
+        x, y: the batch and its labels.
+        **common: ``deep_mlp`` arguments shared by every setting (``width``, ``input_dim``, ``seed`` …).
+
+    Returns:
+        A DataFrame with the settings' keys as columns, then ``layer`` (1 = next to the input), ``grad_norm``
+        (‖∂L/∂W_l‖) and ``spread`` (the std of layer l's activations across the samples, averaged over units).
+
+    Example:
+        >>> import numpy as np
+        >>> x, y = np.random.default_rng(0).uniform(size=(16, 8)), np.arange(16) % 10
+        >>> grid = [{"depth": 2, "activation": a} for a in ("relu", "tanh")]
+        >>> layer_profiles(grid, x, y, width=4, input_dim=8).shape
+        (4, 5)
+    """
+    from gradbook.models import deep_mlp
+
+    if isinstance(settings, (dict, str)) or not hasattr(settings, "__iter__"):
+        raise type_error("settings", "a list of dicts of deep_mlp arguments", settings)
+    rows = []
+    for setting in settings:
+        instance("settings[...]", setting, dict, "a dict of deep_mlp arguments")
+        model = deep_mlp(**{**common, **setting})
+        depth = int(setting.get("depth", common.get("depth")))
+        hidden = [f"dense_{k}" for k in range(1, depth + 1)]
+        norms = layer_gradient_norms(model, x, y, compiled=False)[hidden]
+        spread = activation_stats(model, x)["spread"].iloc[:depth]
+        for layer, (norm, value) in enumerate(zip(norms, spread), start=1):
+            rows.append({**setting, "layer": layer, "grad_norm": float(norm), "spread": float(value)})
+    return pd.DataFrame(rows)

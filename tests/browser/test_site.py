@@ -69,3 +69,79 @@ def test_screenshots_for_the_build_artefacts(page, site_url):
         _open(page, site_url, rel)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+EXPLORER_PAGES = [p for p in NOTEBOOK_PAGES if 'class="vega-explorer"' in (HTML / p).read_text()]
+
+_CONTROL_STATES = """() => Array.from(document.querySelectorAll('div.vega-explorer')).map(explorer => ({
+    id: explorer.id,
+    controls: Array.from(explorer.querySelectorAll('.vega-bind')).map(bind => {
+        const input = bind.querySelector('input, select');
+        return {kind: input.tagName === 'SELECT' ? 'select' : input.type, name: bind.querySelector('.vega-bind-name')
+                ? bind.querySelector('.vega-bind-name').textContent : ''};
+    }),
+}))"""
+
+
+def _svg(page, explorer_id):
+    return page.evaluate("async id => await window.gradbookExplorers[id].toSVG()", explorer_id)
+
+
+def _change(page, explorer_id, index, kind):
+    """Move control number ``index`` of an explorer to another of its values, as a reader would."""
+    bind = page.locator(f"#{explorer_id} .vega-bind").nth(index)
+    if kind == "range":
+        page.evaluate("""([id, i]) => {
+            const input = document.querySelectorAll('#' + id + ' .vega-bind')[i].querySelector('input');
+            const step = Number(input.step), min = Number(input.min), max = Number(input.max);
+            const value = Number(input.value) + step <= max ? Number(input.value) + step : min;
+            input.value = value;
+            input.dispatchEvent(new Event('input', {bubbles: true}));
+            input.dispatchEvent(new Event('change', {bubbles: true}));
+        }""", [explorer_id, index])
+    elif kind == "select":
+        select = bind.locator("select")
+        options = select.locator("option").all()
+        current = select.input_value()
+        other = next(o.get_attribute("value") for o in options if o.get_attribute("value") != current)
+        select.select_option(other)
+    else:  # radio
+        radios = bind.locator("input[type=radio]").all()
+        next(r for r in radios if not r.is_checked()).check()
+    page.evaluate("async id => await window.gradbookExplorers[id].runAsync()", explorer_id)
+
+
+def test_the_chapters_have_kernel_free_explorers():
+    assert EXPLORER_PAGES, "no page carries a kernel-free explorer"
+
+
+@pytest.mark.parametrize("rel", EXPLORER_PAGES)
+def test_every_control_of_every_explorer_changes_its_chart(page, site_url, rel):
+    _open(page, site_url, rel)
+    page.evaluate("async () => await window.gradbookExplorersReady")
+    explorers = page.evaluate(_CONTROL_STATES)
+    assert explorers and all(e["controls"] for e in explorers), explorers
+    for explorer in explorers:
+        assert page.evaluate("id => Boolean(window.gradbookExplorers[id])", explorer["id"]), explorer["id"]
+        assert page.locator(f"#{explorer['id']} .vega-fallback").is_hidden()  # the live chart replaced the PNG
+        for index, control in enumerate(explorer["controls"]):
+            before = _svg(page, explorer["id"])
+            _change(page, explorer["id"], index, control["kind"])
+            after = _svg(page, explorer["id"])
+            assert after != before, f"{rel}: moving {control['name'] or index} of {explorer['id']} changed nothing"
+    assert not page.external, f"{rel} tried to load from outside the site: {page.external}"
+    assert not page.console_errors, f"{rel} logged console errors: {page.console_errors}"
+
+
+@pytest.mark.parametrize("rel", EXPLORER_PAGES)
+def test_explorers_degrade_to_their_png_without_javascript(browser, site_url, rel):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{site_url}/{rel}")
+    fallbacks = page.locator("div.vega-explorer img.vega-fallback")
+    assert fallbacks.count() >= 1
+    for i in range(fallbacks.count()):
+        image = fallbacks.nth(i)
+        assert image.is_visible() and image.get_attribute("alt")
+        assert page.evaluate("img => img.naturalWidth", image.element_handle()) > 100
+    context.close()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from bs4 import BeautifulSoup
 
@@ -42,3 +43,30 @@ def test_scripts_and_styles_are_served_locally():
                 if tag == "link" and "stylesheet" not in (el.get("rel") or []) and "preload" not in (el.get("rel") or []):
                     continue
                 assert not url.startswith(("http:", "https:", "//")), f"{path.name} loads {url}"
+
+
+def _weight(page: Path) -> dict:
+    """Bytes a reader downloads for a page: its HTML and every local script, stylesheet and image it references."""
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    refs = set()
+    for tag, attr in (("script", "src"), ("link", "href"), ("img", "src")):
+        for el in soup.find_all(tag):
+            url = (el.get(attr) or "").split("?")[0].split("#")[0]
+            if url and not url.startswith(("data:", "http:", "https:", "//")):
+                refs.add((page.parent / url).resolve())
+    assets = sum(p.stat().st_size for p in refs if p.is_file())
+    explorers = [len(s.string or "") for s in soup.select("div.vega-explorer script.vega-spec")]
+    return {"html": page.stat().st_size, "assets": assets, "explorers": explorers}
+
+
+def test_page_weights_are_reported_and_explorer_data_stay_small():
+    """Writes _build/page-weights.txt (every page's weight) and holds each explorer's inline spec to 300 KB."""
+    rows, too_big = [], []
+    for page in sorted((HTML / "chapters").glob("*.html")):
+        w = _weight(page)
+        rows.append(f"{page.name:45s} html {w['html'] / 1024:8.0f} KiB  scripts/styles/images {w['assets'] / 1024:8.0f} "
+                    f"KiB  explorers {len(w['explorers'])} ({', '.join(f'{b / 1024:.0f} KiB' for b in w['explorers'])})")
+        too_big += [f"{page.name}: {b} bytes" for b in w["explorers"] if b > 300_000]
+    (HTML.parent / "page-weights.txt").write_text("\n".join(rows) + "\n")
+    print("\n".join(rows))
+    assert not too_big, too_big
