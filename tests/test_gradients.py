@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from gradbook.gradients import (activation_stats, autocorrelation, first_last_ratio, gradient_along_line,
-                                gradient_through_time, kernel_layers, layer_gradient_norms, lstm_paths)
+                                gradient_through_time, kernel_layers, layer_gradient_norms, layer_profiles,
+                                lstm_paths)
 from gradbook.models import deep_mlp, recurrent_layer, seed_cnn
 
 RNG = np.random.default_rng(0)
@@ -297,3 +298,26 @@ def test_lstm_paths_rejects_bad_arguments():
         lstm_paths(steps=1)
     with pytest.raises(TypeError, match="forget_bias"):
         lstm_paths(forget_bias="3")
+
+
+# --- layer_profiles --------------------------------------------------------------------------------------------------
+
+def test_layer_profiles_are_the_measurements_of_each_setting():
+    """Every row is what layer_gradient_norms and activation_stats give for that deep_mlp, layer by layer."""
+    grid = [{"depth": 3, "activation": "relu", "initializer": "he_normal"}, {"depth": 2, "activation": "tanh"}]
+    profiles = layer_profiles(grid, X[:32], Y[:32], width=16, seed=1)
+    assert profiles.shape == (5, 6) and list(profiles.columns[-3:]) == ["layer", "grad_norm", "spread"]
+    for setting in grid:
+        rows = profiles[(profiles.depth == setting["depth"]) & (profiles.activation == setting["activation"])]
+        model = deep_mlp(width=16, seed=1, **setting)
+        hidden = [f"dense_{k}" for k in range(1, setting["depth"] + 1)]
+        np.testing.assert_allclose(rows.grad_norm, layer_gradient_norms(model, X[:32], Y[:32])[hidden], rtol=1e-5)
+        np.testing.assert_allclose(rows.spread, activation_stats(model, X[:32])["spread"], rtol=1e-6)
+        assert rows.layer.tolist() == list(range(1, setting["depth"] + 1))
+
+
+def test_layer_profiles_rejects_a_setting_that_is_not_a_dict():
+    with pytest.raises(TypeError, match="settings must be a list of dicts"):
+        layer_profiles({"depth": 2}, X[:8], Y[:8])
+    with pytest.raises(TypeError, match=r"settings\[...\] must be a dict"):
+        layer_profiles([("depth", 2)], X[:8], Y[:8])

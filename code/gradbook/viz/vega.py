@@ -43,6 +43,11 @@ class Control:
         labels: what a select or radio shows for each option.
         minimum, maximum, step: a slider's range.
         label: the text next to the control.
+
+    Example:
+        >>> control = select("activation", ["relu", "tanh"], "tanh", label="activation")
+        >>> control.param().param.to_dict()["bind"]["input"]
+        'select'
     """
 
     name: str
