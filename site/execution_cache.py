@@ -14,6 +14,7 @@ empties it whenever the fingerprint changes. It is used three ways:
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import platform
@@ -91,6 +92,7 @@ def pytest_runtest_makereport(item, call) -> None:
     if call.when != "call" or not _nbval_cell(item):
         return
     run = _RUNS.setdefault(Path(str(item.fspath)).resolve(), {"cells": {}, "seconds": 0.0, "failed": False})
+    run.setdefault("notebook", getattr(item.parent, "nb", None))  # as nbval read it, not as the file may be now
     run["seconds"] += call.duration
     if call.excinfo is not None or item.test_outputs is None:
         run["failed"] = True
@@ -110,7 +112,9 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     cache = get_cache(str(CACHE))
     stored = []
     for path, run in sorted(complete.items()):
-        nb = nbformat.read(path, as_version=4)
+        if run.get("notebook") is None:  # not an nbval run we recognise: nothing to store
+            continue
+        nb = copy.deepcopy(run["notebook"])
         code = [cell for cell in nb.cells if cell.cell_type == "code"]
         if sorted(run["cells"]) != list(range(len(code))):  # a partial run (-k, a failed collection): not cached
             continue

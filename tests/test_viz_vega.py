@@ -49,6 +49,13 @@ def test_panels_and_colours():
     assert spec["hconcat"][0]["encoding"]["color"]["scale"]["range"] == ["#0072B2"]
 
 
+def test_a_control_can_also_be_the_colour():
+    spec = _spec(profile_chart(DATA, [select("act", ["relu", "tanh"], "relu")], x="layer", y="norm", color="act",
+                               x_title="layer", y_titles="norm", colors={"relu": "#0072B2", "tanh": "#E69F00"}))
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["relu", "tanh"]
+    assert spec["data"]["values"].splitlines()[0] == "act,layer,norm"
+
+
 def test_floats_are_rounded_to_four_significant_digits():
     data = pd.DataFrame({"k": [1, 1], "t": [1, 2], "v": [1.234567e-9, 98765.4321], "c": ["a", "a"]})
     csv = _spec(profile_chart(data, [slider("k", 1, 1.5, 0.5, 1)], x="t", y="v", color="c", x_title="t",

@@ -190,7 +190,7 @@ def profile_chart(data: pd.DataFrame, controls: Sequence[Control], *, x: str, y:
     controls = list(controls)
     for control in controls:
         instance("controls[...]", control, Control, "gradbook.viz.vega controls (slider, select, radio)")
-    needed = [c.name for c in controls] + [x, y, color] + ([panel] if panel else [])
+    needed = list(dict.fromkeys([c.name for c in controls] + [x, y, color] + ([panel] if panel else [])))
     missing = [c for c in needed if c not in data.columns]
     if missing:
         raise ValueError(f"data must have the columns {needed}; missing {missing}")
