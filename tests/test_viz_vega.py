@@ -35,8 +35,8 @@ def test_rows_with_an_empty_control_column_are_shared_by_every_value():
     data = DATA.assign(depth=[2, 2, 4, 4, None, None])
     spec = _spec(profile_chart(data, [slider("depth", 2, 4, 2, 2)], x="layer", y="norm", color="act",
                                x_title="layer", y_titles="norm", log_y=False))
-    assert 'datum[\\"depth\\"] === null' in json.dumps(spec)
-    assert ",tanh," in spec["data"]["values"].replace("\n", ",")
+    assert 'datum[\\"depth\\"] == \\"*\\"' in json.dumps(spec)
+    assert "*,1,3.0,tanh" in spec["data"]["values"].splitlines()
 
 
 def test_panels_and_colours():

@@ -108,7 +108,7 @@ def _change(page, explorer_id, index, kind):
     else:  # radio
         radios = bind.locator("input[type=radio]").all()
         next(r for r in radios if not r.is_checked()).check()
-    page.evaluate("async id => await window.gradbookExplorers[id].runAsync()", explorer_id)
+    page.evaluate("id => window.gradbookExplorers[id].runAsync().then(() => true)", explorer_id)
 
 
 def test_the_chapters_have_kernel_free_explorers():
@@ -118,7 +118,7 @@ def test_the_chapters_have_kernel_free_explorers():
 @pytest.mark.parametrize("rel", EXPLORER_PAGES)
 def test_every_control_of_every_explorer_changes_its_chart(page, site_url, rel):
     _open(page, site_url, rel)
-    page.evaluate("async () => await window.gradbookExplorersReady")
+    page.evaluate("() => window.gradbookExplorersReady.then(() => true)")
     explorers = page.evaluate(_CONTROL_STATES)
     assert explorers and all(e["controls"] for e in explorers), explorers
     for explorer in explorers:

@@ -29,6 +29,8 @@ from gradbook._validate import instance, integer, number, one_of
 MAX_BYTES = 300_000
 """The largest inline spec (data included) an explorer may carry, in bytes: it is downloaded with the page."""
 KINDS = ("slider", "select", "radio")
+SHARED = "*"
+"""What a control column holds in the inline data for a row shown at every value of that control."""
 
 
 @dataclass(frozen=True)
@@ -198,9 +200,12 @@ def profile_chart(data: pd.DataFrame, controls: Sequence[Control], *, x: str, y:
     if log_y:
         rows = rows[np.isfinite(rows[y].to_numpy(dtype=float)) & (rows[y] > 0)]
     rows = _compact(rows)
-    # A row whose control column is empty (NaN/None) belongs to every value of that control: a reference curve.
-    keep = " && ".join(f"(datum[{json.dumps(c.name)}] === null || datum[{json.dumps(c.name)}] == {c.name})"
-                       for c in controls) or "true"
+    # A row whose control column is empty (NaN/None) belongs to every value of that control: a reference curve. In
+    # the CSV such a cell reads "*" (Vega reads every inline CSV value as a string; "==" compares "0.1" with 0.1).
+    for control in controls:
+        rows[control.name] = rows[control.name].astype(object).where(rows[control.name].notna(), SHARED)
+    keep = " && ".join(f"(datum[{json.dumps(c.name)}] == {json.dumps(SHARED)} || datum[{json.dumps(c.name)}] == "
+                       f"{c.name})" for c in controls) or "true"
     domain = list(dict.fromkeys(rows[color]))
     scale = alt.Scale(domain=domain, range=[colors[d] for d in domain]) if colors else alt.Undefined
 
