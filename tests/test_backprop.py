@@ -145,8 +145,12 @@ def test_activations_and_their_derivatives():
         np.testing.assert_allclose(bp.phi_prime(z, activation)[away_from_kink], numeric[away_from_kink], atol=1e-8)
     assert bp.phi_prime(z).max() == pytest.approx(0.25)            # the sigmoid's slope is at most 1/4
     big = np.array([[-1000.0, 1000.0]])
-    with np.errstate(all="raise"):                                   # no overflow for large |z|
+    with np.errstate(over="raise", invalid="raise"):                 # no overflow for large |z|
         np.testing.assert_array_equal(bp.phi(big), [[0.0, 1.0]])
+        np.testing.assert_array_equal(bp.phi_prime(big), [[0.0, 0.0]])
+    far = np.array([[-30.0, 30.0]])                                  # full relative precision in the tails
+    np.testing.assert_allclose(bp.phi(far)[0, 0], 1 / (1 + np.exp(30.0)), rtol=1e-15)
+    np.testing.assert_allclose(bp.phi_prime(far), np.exp(-30.0) / (1 + np.exp(-30.0)) ** 2, rtol=1e-15)
 
 
 def test_softmax_and_cross_entropy_are_stable_and_correct():

@@ -176,8 +176,9 @@ def phi(z: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
     """
     one_of("activation", activation, ACTIVATIONS)
     z = np.asarray(z)
-    if activation == "sigmoid":
-        return 0.5 * (1.0 + np.tanh(0.5 * z))  # = 1 / (1 + e^{-z}), without overflow for very negative z
+    if activation == "sigmoid":  # 1 / (1 + e^{-z}) from e^{-|z|} <= 1: no overflow, and full precision near 0
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1.0, e) / (1.0 + e)
     if activation == "tanh":
         return np.tanh(z)
     if activation == "relu":
@@ -194,9 +195,9 @@ def phi_prime(z: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
     """
     one_of("activation", activation, ACTIVATIONS)
     z = np.asarray(z)
-    if activation == "sigmoid":
-        s = phi(z, "sigmoid")
-        return s * (1.0 - s)
+    if activation == "sigmoid":  # σ(z) σ(-z) = σ(z) (1 - σ(z)), without cancellation where σ(z) is near 1
+        e = np.exp(-np.abs(z))
+        return e / (1.0 + e) ** 2
     if activation == "tanh":
         return 1.0 - np.tanh(z) ** 2
     if activation == "relu":
