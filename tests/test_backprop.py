@@ -42,6 +42,46 @@ def test_gradient_check_detects_a_wrong_gradient():
     assert bp.relative_error(bad, numeric) > 0.1
 
 
+def test_numerical_gradient_of_float32_params_is_computed_in_float64():
+    params, x, y = _problem([4, 5, 3], 6, "cross_entropy", 0)
+    p32 = bp.Params({l: w.astype(np.float32) for l, w in params.W.items()},
+                    {l: b.astype(np.float32) for l, b in params.b.items()})
+    numeric = bp.numerical_gradient(p32, x, y)                      # a step of 1e-6 is not lost in float32
+    assert numeric.dW[1].dtype == np.float64 and not any(w.dtype == np.float64 for w in p32.W.values())
+    assert bp.relative_error(bp.backward(p32, bp.forward(p32, x), y), numeric) < 1e-7
+
+
+def test_centred_difference_error_has_the_predicted_scale():
+    """Truncation ε² f‴/6 for large ε, rounding of order u/ε for small ε (f = exp at 0.5: f = f' = f‴)."""
+    f, x0 = (lambda v: float(np.exp(v[0]))), np.array([0.5])
+    exact = np.exp(0.5)
+    for eps in (1e-2, 1e-3):                                         # truncation: ε² e^0.5 / 6 to within 1%
+        error = bp.centred_difference(f, x0, eps)[0] - exact
+        assert error == pytest.approx(eps ** 2 * exact / 6, rel=1e-2)
+    u = np.finfo(np.float64).eps / 2
+    for eps in (1e-10, 1e-11, 1e-12):                                # rounding: at most a few u f / ε
+        assert abs(bp.centred_difference(f, x0, eps)[0] - exact) < 4 * u * exact / eps
+    v = np.array([[1.0, 2.0]])
+    bp.centred_difference(lambda w: float(w.sum()), v)
+    assert np.array_equal(v, [[1.0, 2.0]])                           # the caller's array is left alone
+
+
+def test_relative_error_of_arrays_and_of_grads():
+    assert bp.relative_error(np.ones(3), np.ones(3)) == 0.0
+    assert bp.relative_error([1.0, 0.0], [0.0, 1.0]) == pytest.approx(1 / np.sqrt(2))  # unrelated: order one
+    assert bp.relative_error(np.zeros((2, 2)), np.zeros((2, 2))) == 0.0
+    g = bp.Grads({1: np.ones((2, 3))}, {1: np.ones((2, 1))})
+    assert bp.relative_error(g, bp.Grads({1: -np.ones((2, 3))}, {1: -np.ones((2, 1))})) == 1.0
+    with pytest.raises(ValueError, match="g and h must be two Grads with the same layers and shapes"):
+        bp.relative_error(g, bp.Grads({1: np.ones((3, 2))}, {1: np.ones((3, 1))}))
+    with pytest.raises(ValueError, match="or two arrays of the same shape"):
+        bp.relative_error(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="g and h must be"):
+        bp.relative_error(g, np.ones(8))                             # a Grads is not compared with an array
+    with pytest.raises(TypeError, match="h must be a gradbook.backprop.Grads or an array of numbers"):
+        bp.relative_error(np.ones(3), ["a", "b", "c"])
+
+
 def test_backward_matches_tensorflow_in_float64():
     keras = pytest.importorskip("keras")
     tf = pytest.importorskip("tensorflow")
@@ -100,13 +140,17 @@ def test_activations_and_their_derivatives():
     z = np.linspace(-4, 4, 81)[None, :]
     for activation in bp.ACTIVATIONS:
         h = 1e-6
-        numeric = (bp.sigma(z + h, activation) - bp.sigma(z - h, activation)) / (2 * h)
+        numeric = (bp.phi(z + h, activation) - bp.phi(z - h, activation)) / (2 * h)
         away_from_kink = np.abs(z) > 1e-3
-        np.testing.assert_allclose(bp.sigma_prime(z, activation)[away_from_kink], numeric[away_from_kink], atol=1e-8)
-    assert bp.sigma_prime(z).max() == pytest.approx(0.25)            # the sigmoid's slope is at most 1/4
+        np.testing.assert_allclose(bp.phi_prime(z, activation)[away_from_kink], numeric[away_from_kink], atol=1e-8)
+    assert bp.phi_prime(z).max() == pytest.approx(0.25)            # the sigmoid's slope is at most 1/4
     big = np.array([[-1000.0, 1000.0]])
-    with np.errstate(all="raise"):                                   # no overflow for large |z|
-        np.testing.assert_array_equal(bp.sigma(big), [[0.0, 1.0]])
+    with np.errstate(over="raise", invalid="raise"):                 # no overflow for large |z|
+        np.testing.assert_array_equal(bp.phi(big), [[0.0, 1.0]])
+        np.testing.assert_array_equal(bp.phi_prime(big), [[0.0, 0.0]])
+    far = np.array([[-30.0, 30.0]])                                  # full relative precision in the tails
+    np.testing.assert_allclose(bp.phi(far)[0, 0], 1 / (1 + np.exp(30.0)), rtol=1e-15)
+    np.testing.assert_allclose(bp.phi_prime(far), np.exp(-30.0) / (1 + np.exp(-30.0)) ** 2, rtol=1e-15)
 
 
 def test_softmax_and_cross_entropy_are_stable_and_correct():
@@ -212,7 +256,7 @@ def test_learning_rate_threshold_on_a_quadratic():
      r"loss must be one of 'cross_entropy', 'mse'; got 'hinge'"),
     (lambda p, x, y: bp.compute_loss(x, y, loss="l1"), "loss must be one of"),
     (lambda p, x, y: bp.train(p, x, y, epochs=1, batch_size=2, eta=0.1, loss="nll"), "loss must be one of"),
-    (lambda p, x, y: bp.sigma(x, "gelu"), "activation must be one of"),
+    (lambda p, x, y: bp.phi(x, "gelu"), "activation must be one of"),
     (lambda p, x, y: bp.forward(p, x.T), r"x must have shape \(n_0, m\) = \(4, m\)"),
     (lambda p, x, y: bp.forward(p, x[0]), r"x must have shape \(n_0, m\)"),
     (lambda p, x, y: bp.forward(p, np.zeros((4, 0))), r"x must have shape"),
@@ -232,6 +276,7 @@ def test_learning_rate_threshold_on_a_quadratic():
     (lambda p, x, y: bp.accuracy(p, x, np.zeros(5, int)), r"labels must have shape \(m,\) = \(6,\)"),
     (lambda p, x, y: bp.gradient_check(p, x, y, eps=-1e-6), "eps must be a finite number > 0"),
     (lambda p, x, y: bp.layer_jacobians(p, x), r"x must be one example, shape \(n_0, 1\)"),
+    (lambda p, x, y: bp.centred_difference(np.sum, x, eps=0.0), "eps must be a finite number > 0"),
 ])
 def test_bad_arguments_raise_value_errors_that_say_what_is_allowed(call, match):
     params, x, y = _problem([4, 5, 3], 6, "cross_entropy", 0)
@@ -242,6 +287,7 @@ def test_bad_arguments_raise_value_errors_that_say_what_is_allowed(call, match):
 @pytest.mark.parametrize("call, match", [
     (lambda p, x, y: bp.train(p, x, y, epochs=1, batch_size=2.5, eta=0.1), "batch_size must be an integer"),
     (lambda p, x, y: bp.relative_error(p, p), "g must be a gradbook.backprop.Grads"),
+    (lambda p, x, y: bp.centred_difference("sum", x), "f must be a function of one array"),
     (lambda p, x, y: bp.update(p, "grads", eta=0.1), "grads must be a Grads"),
     (lambda p, x, y: bp.backward(p, {"z": {}}, y), "cache must be the Cache"),
     (lambda p, x, y: bp.forward(p, x.astype(str)), "x must hold numbers"),

@@ -5,21 +5,20 @@ batch of m examples is a matrix with m columns (so every formula reads the same 
 
     a^0 = x                          shape (n_0, m)      the input
     z^l = W^l a^{l-1} + b^l          shape (n_l, m)      W^l: (n_l, n_{l-1}),  b^l: (n_l, 1),  l = 1..L
-    a^l = σ(z^l)                     l = 1..L-1          σ: the hidden activation
+    a^l = φ(z^l)                     l = 1..L-1          φ: the hidden activation (φ′ its derivative)
     a^L = z^L                        the output layer is linear; the loss reads z^L (softmax lives in the loss)
-    δ^l = ∂L/∂z^l                    shape (n_l, m)
+    δ^l = ∂ℒ/∂z^l                    shape (n_l, m)      ℒ: the loss, averaged over the batch
 
 Training is four steps, one function each: ``forward`` (1), ``compute_loss`` (2), ``backward`` (3), ``update`` (4);
-``train_step`` chains them and ``train`` loops over mini-batches. Layers are numbered from 1 as in the equations:
-``params.W[l]`` is W^l, ``cache.a[0]`` is the input x. Keras stores the transpose (a kernel of shape
-(n_{l-1}, n_l) applied to row vectors): ``W[l] = kernel.T``.
+``train_step`` chains them and ``train`` loops over mini-batches. Layers are numbered from 1: ``params.W[l]`` is W^l,
+``cache.a[0]`` is x. Keras stores the transpose (a kernel (n_{l-1}, n_l) for row vectors): ``W[l] = kernel.T``.
 
 Everything is plain NumPy in float64 unless the caller passes float32 data; nothing here imports TensorFlow.
 """
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +57,7 @@ class Params:
 
 @dataclass
 class Grads:
-    """The gradient ∇_θ L, shaped like ``Params``: ``dW[l]`` is ∂L/∂W^l and ``db[l]`` is ∂L/∂b^l.
+    """The gradient ∇_θ ℒ, shaped like ``Params``: ``dW[l]`` is ∂ℒ/∂W^l and ``db[l]`` is ∂ℒ/∂b^l.
 
     Example:
         >>> Grads({1: np.zeros((3, 2))}, {1: np.zeros((3, 1))}).dW[1].shape
@@ -168,17 +167,18 @@ def init_params(sizes: Sequence[int], seed: int | None = 0, weight_std: float | 
     return Params(W, b)
 
 
-def sigma(z: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
-    """The activation σ(z), element by element: ``"sigmoid"``, ``"tanh"``, ``"relu"`` or ``"linear"``.
+def phi(z: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
+    """The activation φ(z), element by element: ``"sigmoid"`` (σ), ``"tanh"``, ``"relu"`` or ``"linear"``.
 
     Example:
-        >>> sigma(np.array([[0.0]]))
+        >>> phi(np.array([[0.0]]))
         array([[0.5]])
     """
     one_of("activation", activation, ACTIVATIONS)
     z = np.asarray(z)
-    if activation == "sigmoid":
-        return 0.5 * (1.0 + np.tanh(0.5 * z))  # = 1 / (1 + e^{-z}), without overflow for very negative z
+    if activation == "sigmoid":  # 1 / (1 + e^{-z}) from e^{-|z|} <= 1: no overflow, and full precision near 0
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1.0, e) / (1.0 + e)
     if activation == "tanh":
         return np.tanh(z)
     if activation == "relu":
@@ -186,18 +186,18 @@ def sigma(z: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
     return z.copy()
 
 
-def sigma_prime(z: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
-    """The derivative σ′(z), element by element (ReLU's is taken as 0 at z = 0).
+def phi_prime(z: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
+    """The derivative φ′(z), element by element (ReLU's is taken as 0 at z = 0).
 
     Example:
-        >>> sigma_prime(np.array([[0.0]]))  # the sigmoid's slope is largest at 0: 1/4
+        >>> phi_prime(np.array([[0.0]]))  # the sigmoid's slope is largest at 0: 1/4
         array([[0.25]])
     """
     one_of("activation", activation, ACTIVATIONS)
     z = np.asarray(z)
-    if activation == "sigmoid":
-        s = sigma(z, "sigmoid")
-        return s * (1.0 - s)
+    if activation == "sigmoid":  # σ(z) σ(-z) = σ(z) (1 - σ(z)), without cancellation where σ(z) is near 1
+        e = np.exp(-np.abs(z))
+        return e / (1.0 + e) ** 2
     if activation == "tanh":
         return 1.0 - np.tanh(z) ** 2
     if activation == "relu":
@@ -231,12 +231,13 @@ def one_hot(labels: Any, num_classes: int = 10) -> np.ndarray:
 # Step 1: the forward pass.
 
 def forward(params: Params, x: np.ndarray, activation: str = "sigmoid") -> Cache:
-    """Step 1: z^l = W^l a^{l-1} + b^l and a^l = σ(z^l), from a^0 = x up to the linear output a^L = z^L.
+    """Step 1: z^l = W^l a^{l-1} + b^l and a^l = φ(z^l), from a^0 = x up to the
+    linear output a^L = z^L.
 
     Args:
         params: the network's parameters (``init_params``).
         x: the input, shape (n_0, m): one column per example.
-        activation: the hidden layers' σ, one of ``ACTIVATIONS``.
+        activation: the hidden layers' φ, one of ``ACTIVATIONS``.
 
     Returns:
         A ``Cache`` with every z^l and a^l, which the backward pass needs.
@@ -253,12 +254,12 @@ def forward(params: Params, x: np.ndarray, activation: str = "sigmoid") -> Cache
     z, a = {}, {0: x}
     for l in range(1, L + 1):
         z[l] = params.W[l] @ a[l - 1] + params.b[l]
-        a[l] = sigma(z[l], activation) if l < L else z[l]
+        a[l] = phi(z[l], activation) if l < L else z[l]
     return Cache(z, a)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Step 2: the loss, and where the backward pass starts: δ^L = ∂L/∂z^L.
+# Step 2: the loss, and where the backward pass starts: δ^L = ∂ℒ/∂z^L.
 
 def softmax(z: np.ndarray) -> np.ndarray:
     """p = softmax(z), column by column: p_k = e^{z_k} / Σ_j e^{z_j} (computed after subtracting each column's max).
@@ -274,7 +275,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def mse(y_hat: np.ndarray, y: np.ndarray) -> float:
-    """Mean squared error with the customary ½: L = 1/(2m) Σ_i ‖ŷ_i − y_i‖² (summed over outputs, mean over examples).
+    """Mean squared error with the customary ½: ℒ = 1/(2m) Σ_i ‖ŷ_i − y_i‖² (summed over outputs, mean over examples).
 
     Example:
         >>> mse(np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]]))  # (1 + 9) / (2 * 2)
@@ -287,17 +288,18 @@ def mse(y_hat: np.ndarray, y: np.ndarray) -> float:
 
 
 def cross_entropy(z_L: np.ndarray, y: np.ndarray) -> float:
-    """Softmax cross-entropy from the logits z^L: L = −1/m Σ_i Σ_k y_ki log p_ki with p = softmax(z^L).
+    """Softmax cross-entropy from the logits z^L:
+    ℒ = −1/m Σ_i Σ_k y_ki log p_ki with p = softmax(z^L).
 
     Example:
-        >>> round(cross_entropy(np.zeros((10, 1)), one_hot([3])), 4)  # uniform guess among 10 classes: ln 10
+        >>> round(cross_entropy(np.zeros((10, 1)), one_hot([3])), 4)  # uniform: ln 10
         2.3026
     """
     z_L = _check_z(z_L, "z_L")
     y = _check_y(y, *z_L.shape, loss="cross_entropy")
     m = z_L.shape[1]
     shifted = z_L - z_L.max(axis=0, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))  # log softmax, computed stably
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))  # log softmax
     return float(-np.sum(y * log_p) / m)
 
 
@@ -312,13 +314,16 @@ def compute_loss(z_L: np.ndarray, y: np.ndarray, loss: str = "cross_entropy") ->
     return cross_entropy(z_L, y) if loss == "cross_entropy" else mse(z_L, y)
 
 
-def output_delta(z_L: np.ndarray, y: np.ndarray, loss: str = "cross_entropy") -> np.ndarray:
-    """δ^L = ∂L/∂z^L: (p − y)/m for softmax cross-entropy, (z^L − y)/m for MSE (chapter 3 derives both).
+def output_delta(z_L: np.ndarray, y: np.ndarray,
+                 loss: str = "cross_entropy") -> np.ndarray:
+    """δ^L = ∂ℒ/∂z^L: (p − y)/m for softmax cross-entropy, (z^L − y)/m for MSE
+    (chapter 3 derives both).
 
-    The 1/m of the averaged loss lives here, so every later formula is the same for one example and for a batch.
+    The 1/m of the averaged loss lives here, so every later formula is the same for
+    one example and for a batch.
 
     Example:
-        >>> output_delta(np.zeros((2, 1)), np.array([[1.0], [0.0]]))  # p = (½, ½): p − y
+        >>> output_delta(np.zeros((2, 1)), np.array([[1.0], [0.0]]))  # p = (½, ½)
         array([[-0.5],
                [ 0.5]])
     """
@@ -336,8 +341,9 @@ def output_delta(z_L: np.ndarray, y: np.ndarray, loss: str = "cross_entropy") ->
 
 def backward(params: Params, cache: Cache, y: np.ndarray, loss: str = "cross_entropy",
              activation: str = "sigmoid") -> Grads:
-    """Step 3: δ^L from the loss, then δ^l = ((W^{l+1})^T δ^{l+1}) ⊙ σ′(z^l) down to l = 1, and from every δ^l
-    the gradients ∂L/∂W^l = δ^l (a^{l-1})^T and ∂L/∂b^l = δ^l summed over the batch's columns.
+    """Step 3: δ^L from the loss, then δ^l = ((W^{l+1})^T δ^{l+1}) ⊙ φ′(z^l) down to
+    l = 1, and from every δ^l the gradients ∂ℒ/∂W^l = δ^l (a^{l-1})^T and
+    ∂ℒ/∂b^l = δ^l summed over the batch's columns.
 
     Args:
         params: the parameters the forward pass used.
@@ -357,11 +363,12 @@ def backward(params: Params, cache: Cache, y: np.ndarray, loss: str = "cross_ent
     one_of("activation", activation, ACTIVATIONS)
     instance("cache", cache, Cache, "the Cache that forward(params, x) returned")
     if sorted(cache.z) != list(range(1, params.L + 1)):
-        raise ValueError(f"cache must be the Cache that forward(params, x) returned for these {params.L}-layer params")
-    L = params.L
+        raise ValueError("cache must be the Cache that forward(params, x) returned "
+                         f"for these {params.L}-layer params")
+    L, W = params.L, params.W
     delta = {L: output_delta(cache.z[L], y, loss)}
     for l in range(L - 1, 0, -1):
-        delta[l] = (params.W[l + 1].T @ delta[l + 1]) * sigma_prime(cache.z[l], activation)
+        delta[l] = (W[l + 1].T @ delta[l + 1]) * phi_prime(cache.z[l], activation)
     dW = {l: delta[l] @ cache.a[l - 1].T for l in range(1, L + 1)}
     db = {l: delta[l].sum(axis=1, keepdims=True) for l in range(1, L + 1)}
     return Grads(dW, db)
@@ -371,7 +378,8 @@ def backward(params: Params, cache: Cache, y: np.ndarray, loss: str = "cross_ent
 # Step 4: the update.
 
 def update(params: Params, grads: Grads, eta: float) -> Params:
-    """Step 4: one step of gradient descent, θ ← θ − η ∇_θ L, for every W^l and b^l; returns new parameters.
+    """Step 4: one step of gradient descent, θ ← θ − η ∇_θ ℒ, for every W^l and b^l;
+    returns new parameters.
 
     Example:
         >>> params = init_params([2, 1])
@@ -383,9 +391,10 @@ def update(params: Params, grads: Grads, eta: float) -> Params:
     eta = number("eta", eta, above=0)
     instance("grads", grads, Grads, "a Grads (see backward)")
     if any(grads.dW.get(l) is None or grads.dW[l].shape != params.W[l].shape
-                                           or grads.db.get(l) is None or grads.db[l].shape != params.b[l].shape
-                                           for l in range(1, params.L + 1)):
-        raise ValueError("grads must be a Grads with dW[l], db[l] shaped like params.W[l], params.b[l] (see backward)")
+           or grads.db.get(l) is None or grads.db[l].shape != params.b[l].shape
+           for l in range(1, params.L + 1)):
+        raise ValueError("grads must be a Grads with dW[l], db[l] shaped like "
+                         "params.W[l], params.b[l] (see backward)")
     W = {l: params.W[l] - eta * grads.dW[l] for l in range(1, params.L + 1)}
     b = {l: params.b[l] - eta * grads.db[l] for l in range(1, params.L + 1)}
     return Params(W, b)
@@ -394,10 +403,11 @@ def update(params: Params, grads: Grads, eta: float) -> Params:
 # ---------------------------------------------------------------------------------------------------------------
 # The four steps together, and a training loop.
 
-def train_step(params: Params, x: np.ndarray, y: np.ndarray, eta: float, loss: str = "cross_entropy",
+def train_step(params: Params, x: np.ndarray, y: np.ndarray, eta: float,
+               loss: str = "cross_entropy",
                activation: str = "sigmoid") -> tuple[Params, float]:
-    """The four steps on one batch: forward, loss, backward, update. Returns the new parameters and the loss
-    (measured before the update).
+    """The four steps on one batch: forward, loss, backward, update. Returns the new
+    parameters and the loss (measured before the update).
 
     Example:
         >>> params = init_params([4, 3, 2])
@@ -410,21 +420,25 @@ def train_step(params: Params, x: np.ndarray, y: np.ndarray, eta: float, loss: s
     return update(params, grads, eta), value                     # step 4
 
 
-def train(params: Params, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, eta: float,
-          loss: str = "cross_entropy", activation: str = "sigmoid", seed: int = 0,
-          x_test: np.ndarray | None = None, labels_test: np.ndarray | None = None) -> tuple[Params, dict]:
-    """Mini-batch gradient descent: every epoch shuffles the m training columns and takes one ``train_step`` per
-    batch of ``batch_size`` of them.
+def train(params: Params, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int,
+          eta: float, loss: str = "cross_entropy", activation: str = "sigmoid",
+          seed: int = 0, x_test: np.ndarray | None = None,
+          labels_test: np.ndarray | None = None) -> tuple[Params, dict]:
+    """Mini-batch gradient descent: every epoch shuffles the m training columns and
+    takes one ``train_step`` per batch of ``batch_size`` of them.
 
     Returns:
-        The trained parameters and a history dict: ``"loss"`` (the loss on the whole training set before training
-        and after every epoch: ``epochs + 1`` values), ``"step_loss"`` (the loss of every batch, before its update),
-        and, when ``x_test``/``labels_test`` are given, ``"test_accuracy"`` (before training and after every epoch).
+        The trained parameters and a history dict: ``"loss"`` (the loss on the
+        whole training set before training and after every epoch: ``epochs + 1``
+        values), ``"step_loss"`` (the loss of every batch, before its update), and,
+        when ``x_test``/``labels_test`` are given, ``"test_accuracy"`` (before
+        training and after every epoch).
 
     Example:
-        >>> x = np.random.default_rng(0).normal(size=(2, 64)); y = one_hot((x[0] > 0).astype(int), 2)
-        >>> params, history = train(init_params([2, 2]), x, y, epochs=3, batch_size=16, eta=1.0)
-        >>> history["loss"][-1] < history["loss"][0]
+        >>> x = np.random.default_rng(0).normal(size=(2, 64))
+        >>> y = one_hot((x[0] > 0).astype(int), 2)
+        >>> _, h = train(init_params([2, 2]), x, y, epochs=3, batch_size=16, eta=1.0)
+        >>> h["loss"][-1] < h["loss"][0]
         True
     """
     params = _check_params(params)
@@ -439,8 +453,9 @@ def train(params: Params, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_si
         x_test = _check_x(params, x_test, "x_test")
         labels_test = np.asarray(labels_test)
         if labels_test.shape != (x_test.shape[1],):
-            raise ValueError(f"labels_test must have shape (m_test,) = ({x_test.shape[1]},), one label per column of "
-                             f"x_test; got {labels_test.shape}")
+            raise ValueError("labels_test must have shape (m_test,) = "
+                             f"({x_test.shape[1]},), one label per column of x_test; "
+                             f"got {labels_test.shape}")
     rng = np.random.default_rng(resolve_seed(integer("seed", seed, minimum=0)))
 
     def full_loss(p: Params) -> float:
@@ -453,11 +468,13 @@ def train(params: Params, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_si
         order = rng.permutation(m)
         for start in range(0, m, batch_size):
             batch = order[start:start + batch_size]
-            params, batch_loss = train_step(params, x[:, batch], y[:, batch], eta, loss, activation)
-            history["step_loss"].append(batch_loss)
+            params, value = train_step(params, x[:, batch], y[:, batch], eta, loss,
+                                       activation)
+            history["step_loss"].append(value)
         history["loss"].append(full_loss(params))
         if x_test is not None:
-            history["test_accuracy"].append(accuracy(params, x_test, labels_test, activation))
+            history["test_accuracy"].append(
+                accuracy(params, x_test, labels_test, activation))
     return params, history
 
 
@@ -489,91 +506,116 @@ def accuracy(params: Params, x: np.ndarray, labels: np.ndarray, activation: str 
 # ---------------------------------------------------------------------------------------------------------------
 # Checking the gradient: finite differences, and the chain rule as a product of Jacobians.
 
-def numerical_gradient(params: Params, x: np.ndarray, y: np.ndarray, loss: str = "cross_entropy",
-                       activation: str = "sigmoid", eps: float = 1e-6) -> Grads:
-    """∇_θ L by centred finite differences, one parameter θ_i at a time: (L(θ + ε e_i) − L(θ − ε e_i)) / 2ε.
+def centred_difference(f: Callable[[np.ndarray], float], v: Any,
+                       eps: float = 1e-6) -> np.ndarray:
+    """∂f/∂v for a function f from an array v to a number, by centred differences,
+    (f(v + ε e_i) − f(v − ε e_i)) / 2ε for one entry v_i at a time, in float64.
 
-    Slow on purpose (two forward passes per parameter): it is the reference that ``backward`` is checked against.
-    Computed in float64 on a copy of ``params``.
+    Its error is absolute: about ε² |f‴| / 6 (truncation) + u |f| / ε (rounding, with
+    u = 2⁻⁵³ ≈ 1.1e-16); smallest near ε = 1e-5 when f and f‴ are of order one.
+
+    Example:
+        >>> centred_difference(lambda v: float(np.sum(v ** 2)), [1.0, -2.0]).round(6)
+        array([ 2., -4.])
+    """
+    if not callable(f):
+        raise type_error("f", "a function of one array that returns a number", f)
+    eps = number("eps", eps, above=0)
+    v = np.array(v, dtype=np.float64)  # a copy: the caller's array is never changed
+    grad = np.zeros_like(v)
+    for i in np.ndindex(v.shape):
+        saved = v[i]
+        v[i] = saved + eps
+        plus = f(v)
+        v[i] = saved - eps
+        grad[i] = (plus - f(v)) / (2 * eps)
+        v[i] = saved
+    return grad
+
+
+def numerical_gradient(params: Params, x: np.ndarray, y: np.ndarray,
+                       loss: str = "cross_entropy", activation: str = "sigmoid",
+                       eps: float = 1e-6) -> Grads:
+    """∇_θ ℒ by centred differences, one parameter θ_i at a time:
+    (ℒ(θ + ε e_i) − ℒ(θ − ε e_i)) / 2ε (``centred_difference``), in float64.
+
+    Slow on purpose (two forward passes per parameter): the reference for ``backward``.
 
     Example:
         >>> params = init_params([3, 2])
         >>> numerical_gradient(params, np.ones((3, 1)), one_hot([1], 2)).dW[1].shape
         (2, 3)
     """
-    params = _as_float64(_check_params(params))
-    x = _check_x(params, x).astype(np.float64)
+    params = _check_params(params)
+    x = _check_x(params, x).astype(np.float64)  # and so every z^l and the loss
     one_of("loss", loss, LOSSES)
     one_of("activation", activation, ACTIVATIONS)
-    eps = number("eps", eps, above=0)
     _check_y(y, params.sizes[-1], x.shape[1], loss)
 
-    def loss_at(p: Params) -> float:
-        return compute_loss(forward(p, x, activation).z[p.L], y, loss)
+    def loss_at(W: dict, b: dict) -> float:
+        return compute_loss(forward(Params(W, b), x, activation).z[params.L], y, loss)
 
-    def partials(array: np.ndarray) -> np.ndarray:
-        g = np.zeros_like(array)
-        for i in np.ndindex(array.shape):
-            saved = array[i]
-            array[i] = saved + eps
-            plus = loss_at(params)
-            array[i] = saved - eps
-            minus = loss_at(params)
-            array[i] = saved
-            g[i] = (plus - minus) / (2 * eps)
-        return g
-
-    return Grads({l: partials(params.W[l]) for l in range(1, params.L + 1)},
-                 {l: partials(params.b[l]) for l in range(1, params.L + 1)})
+    W, b = params.W, params.b
+    return Grads({l: centred_difference(lambda w: loss_at({**W, l: w}, b), W[l], eps)
+                  for l in W},
+                 {l: centred_difference(lambda v: loss_at(W, {**b, l: v}), b[l], eps)
+                  for l in b})
 
 
-def relative_error(g: Grads, h: Grads) -> float:
-    """‖g − h‖ / (‖g‖ + ‖h‖) over all entries of two gradients together (0: identical; 1: unrelated or opposite).
+def relative_error(g: Grads | Any, h: Grads | Any) -> float:
+    """‖g − h‖ / (‖g‖ + ‖h‖) over all entries of two gradients (``Grads``) or two arrays of the same shape: 0 when
+    they are equal, 1 when they are opposite, of order one when they are unrelated.
 
     Example:
         >>> g = Grads({1: np.ones((1, 2))}, {1: np.ones((1, 1))})
-        >>> relative_error(g, g)
-        0.0
+        >>> relative_error(g, g), relative_error([1.0, 0.0], [-1.0, 0.0])
+        (0.0, 1.0)
     """
+    flat, shapes = [], []
     for name, value in (("g", g), ("h", h)):
-        instance(name, value, Grads, "a gradbook.backprop.Grads")
-    if sorted(g.dW) != sorted(h.dW) or any(g.dW[l].shape != h.dW[l].shape or g.db[l].shape != h.db[l].shape
-                                           for l in g.dW):
-        raise ValueError("g and h must have the same layers and shapes")
-    flat_g = np.concatenate([np.ravel(v) for l in sorted(g.dW) for v in (g.dW[l], g.db[l])])
-    flat_h = np.concatenate([np.ravel(v) for l in sorted(h.dW) for v in (h.dW[l], h.db[l])])
-    denominator = np.linalg.norm(flat_g) + np.linalg.norm(flat_h)
-    return float(np.linalg.norm(flat_g - flat_h) / denominator) if denominator > 0 else 0.0
+        parts = [np.asarray(v) for l in sorted(value.dW) for v in (value.dW[l], value.db.get(l))] \
+            if isinstance(value, Grads) else [np.asarray(value)]
+        if not all(np.issubdtype(part.dtype, np.number) for part in parts):
+            raise type_error(name, "a gradbook.backprop.Grads or an array of numbers", value)
+        flat.append(np.concatenate([part.ravel() for part in parts]))
+        shapes.append((isinstance(value, Grads), [part.shape for part in parts]))
+    if shapes[0] != shapes[1]:
+        raise ValueError("g and h must be two Grads with the same layers and shapes, or two arrays of the same "
+                         f"shape; got {shapes[0][1]} and {shapes[1][1]}")
+    denominator = np.linalg.norm(flat[0]) + np.linalg.norm(flat[1])
+    return float(np.linalg.norm(flat[0] - flat[1]) / denominator) if denominator > 0 else 0.0
 
 
 def gradient_check(params: Params, x: np.ndarray, y: np.ndarray, loss: str = "cross_entropy",
                    activation: str = "sigmoid", eps: float = 1e-6) -> float:
     """The relative error between backprop's gradient and centred finite differences, both in float64.
 
-    A correct backward pass gives about 1e-9 to 1e-11 (the finite difference's own error); a wrong one gives
-    something near 1.
+    A correct backward pass gives the finite difference's own error (about 1e-9 at the default ε for a loss of
+    order one); a wrong one gives orders of magnitude more (a forgotten φ′ or transpose: 0.1 to 1).
 
     Example:
         >>> params = init_params([3, 4, 2])
         >>> gradient_check(params, np.ones((3, 2)), one_hot([0, 1], 2)) < 1e-7
         True
     """
-    params = _as_float64(_check_params(params))
-    x = _check_x(params, x).astype(np.float64)
+    params = _check_params(params)
+    x = _check_x(params, x).astype(np.float64)  # float64 x: float64 z^l, δ^l and gradients
     analytic = backward(params, forward(params, x, activation), y, loss, activation)
     return relative_error(analytic, numerical_gradient(params, x, y, loss, activation, eps))
 
 
-def layer_jacobians(params: Params, x: np.ndarray, activation: str = "sigmoid") -> dict[int, np.ndarray]:
-    """The Jacobian J^l = ∂a^l/∂a^{l-1} of every layer at one example x: diag(σ′(z^l)) W^l, and W^L at the output.
+def layer_jacobians(params: Params, x: np.ndarray,
+                    activation: str = "sigmoid") -> dict[int, np.ndarray]:
+    """The Jacobian J^l = ∂a^l/∂a^{l-1} = D^l W^l of every layer at one example x, with
+    D^l = diag(φ′(z^l)); W^L at the linear output layer.
 
-    Their product J^L J^{L-1} ... J^1 is the Jacobian ∂a^L/∂x of the whole network (the chain rule); chapter 4
-    studies how its size grows or shrinks with depth.
+    Their product J^L J^{L-1} ... J^1 is the Jacobian ∂a^L/∂x of the whole network (the
+    chain rule); chapter 4 studies how its size grows or shrinks with depth.
 
     Args:
         params: the network's parameters.
         x: one example, shape (n_0, 1) (or (n_0,)).
-        activation: the hidden layers' σ.
+        activation: the hidden layers' φ.
 
     Example:
         >>> J = layer_jacobians(init_params([4, 3, 2]), np.ones((4, 1)))
@@ -586,16 +628,13 @@ def layer_jacobians(params: Params, x: np.ndarray, activation: str = "sigmoid") 
         x = x[:, None]
     x = _check_x(params, x)
     if x.shape[1] != 1:
-        raise ValueError(f"x must be one example, shape (n_0, 1) = ({params.sizes[0]}, 1); got {x.shape}")
+        raise ValueError("x must be one example, shape (n_0, 1) = "
+                         f"({params.sizes[0]}, 1); got {x.shape}")
     cache = forward(params, x, activation)
     L = params.L
-    return {l: (sigma_prime(cache.z[l], activation) * params.W[l] if l < L else params.W[l].copy())
-            for l in range(1, L + 1)}  # σ′(z^l) is a column: multiplying row j of W^l by σ′(z^l_j) is diag(σ′) W^l
-
-
-def _as_float64(params: Params) -> Params:
-    return Params({l: np.array(w, dtype=np.float64) for l, w in params.W.items()},
-                  {l: np.array(v, dtype=np.float64) for l, v in params.b.items()})
+    # row j of W^l times φ′(z^l_j), for every j: D^l W^l
+    J = {l: phi_prime(cache.z[l], activation) * params.W[l] for l in range(1, L)}
+    return {**J, L: params.W[L].copy()}
 
 
 def copy_params(params: Params) -> Params:
