@@ -31,6 +31,21 @@ def test_explorer_builds_its_default_view(explorer):
     np.testing.assert_allclose(grad_ax.get_lines()[1].get_ydata()[-1], explorer.norms.iloc[-1])  # anchored
 
 
+def test_explorer_shows_the_spread_across_samples_and_theory_only_for_the_std(explorer):
+    act_ax = explorer.figure.axes[1]
+    solid = [line for line in act_ax.get_lines() if line.get_linestyle() == "-"]
+    dashed = [line for line in act_ax.get_lines() if line.get_linestyle() == "--"]
+    assert [line.get_label() for line in solid] == [f"{explorer.settings()['activation']}: spread across samples",
+                                                    "size: std over units and samples"]
+    np.testing.assert_allclose(solid[0].get_ydata(), explorer.stats["spread"].to_numpy())
+    np.testing.assert_allclose(solid[1].get_ydata(), explorer.stats["std"].to_numpy())
+    assert len(dashed) == 1  # mean-field theory predicts the std, not the spread
+    np.testing.assert_allclose(dashed[0].get_ydata(), explorer.theory["act_std"].to_numpy())
+    assert dashed[0].get_color() == solid[1].get_color()
+    legend = [text.get_text() for text in act_ax.get_legend().get_texts()]
+    assert legend[-1] == "mean-field theory of the std"
+
+
 def test_explorer_measures_exactly_deep_mlp_times_scale(batch):
     from gradbook.gradients import layer_gradient_norms
 

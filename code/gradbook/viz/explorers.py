@@ -98,7 +98,15 @@ class _Explorer:
 
 
 class GradientExplorer(_Explorer):
-    """Per-layer gradient norms and activation spread of ``deep_mlp`` at initialisation, measured against theory.
+    """Per-layer gradient norms and forward signal of ``deep_mlp`` at initialisation, with mean-field theory where it
+    makes a prediction.
+
+    The left panel shows ``‖∂L/∂W^l‖`` of every hidden layer with the prediction of ``gradbook.theory.mean_field``
+    (dashed, anchored at the last hidden layer). The right panel shows the forward signal twice: its ``spread`` across
+    the batch's samples (``activation_stats``: the std across samples, averaged over units), which decides whether the
+    layers above can tell the samples apart, and its size, the ``std`` over units and samples, with mean-field theory's
+    prediction of that std (dashed). Mean-field theory follows one typical input and predicts no spread, so the spread
+    has no dashed line.
 
     The weights are exactly ``deep_mlp(depth, width, activation, initializer, seed=seed)``'s, multiplied by
     ``scale``. Models are built once per (activation, depth) and re-initialised in place when only the initialiser
@@ -184,7 +192,8 @@ class GradientExplorer(_Explorer):
         return self.norms, self.stats, self.theory
 
     def draw(self) -> Figure:
-        """A new figure of the latest measurement: gradient norms (left) and activation spread (right), with theory."""
+        """A new figure of the latest measurement: gradient norms (left), the activations' spread across samples and
+        their std (right); dashed, mean-field theory of the gradient norms and of the std."""
         if self.norms is None:
             raise ValueError("nothing measured yet: call measure() first")
         s = self.settings()
@@ -196,13 +205,20 @@ class GradientExplorer(_Explorer):
         if finite[-1]:
             predicted[label] = self.theory["grad_norm"].values * float(self.norms.iloc[-1])
         plot_layer_norms_with_theory({label: np.where(finite, self.norms.values, np.nan)}, predicted, ax_grad,
+                                     ylabel=r"$\|\partial \mathcal{L} / \partial W^l\|$",
                                      title="gradient of each layer's weights")
         if not finite.any():
             ax_grad.text(0.5, 0.5, "no finite gradient norm:\nfloat32 overflow", transform=ax_grad.transAxes,
                          ha="center", va="center")
-        std = self.stats["std"].to_numpy(dtype=float)
-        plot_layer_norms_with_theory({label: std}, {label: self.theory["act_std"].values}, ax_act,
-                                     ylabel=r"std of the activations $a^l$", title="forward signal")
+        spread_label, size_label = f"{label}: spread across samples", "size: std over units and samples"
+        curves = {spread_label: self.stats["spread"].to_numpy(dtype=float),
+                  size_label: self.stats["std"].to_numpy(dtype=float)}
+        plot_layer_norms_with_theory(curves, {size_label: self.theory["act_std"].values}, ax_act,
+                                     styles={size_label: {"color": OKABE_ITO["grey"], "markersize": 2}},
+                                     theory_label="mean-field theory of the std", ylabel=r"activations $a^l$",
+                                     title="forward signal")
+        for text in ax_act.get_legend().get_texts():
+            text.set_fontsize(8)
         for ax in (ax_grad, ax_act):
             _span_at_least(ax, decades=2.0)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
