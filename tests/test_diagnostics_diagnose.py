@@ -36,7 +36,7 @@ def test_20_layer_sigmoid_mlp_vanishes(batch):
     finding = report.findings[report.kinds.index("vanishing")]
     assert finding.layers[0] == "dense_1"
     assert finding.evidence["first_last_ratio"] < THRESHOLDS["vanishing_ratio"]
-    assert "sigmoid" in finding.cause and finding.link == BOOK_SECTIONS["mechanism"]
+    assert "sigmoid" in finding.cause and finding.link == BOOK_SECTIONS["vanishing"]
 
 
 def test_50_layer_relu_mlp_with_large_weights_explodes(batch):
@@ -226,9 +226,9 @@ def test_report_text_html_and_findings_are_complete(batch):
         assert finding.evidence and all(isinstance(v, float) for v in finding.evidence.values())
         assert finding.cause and finding.remedy and finding.link in BOOK_SECTIONS.values()
     text, page = str(report), report._repr_html_()
-    assert "[vanishing]" in text and "cause:" in text and "remedy:" in text and BOOK_SECTIONS["mechanism"] in text
+    assert "[vanishing]" in text and "cause:" in text and "remedy:" in text and BOOK_SECTIONS["vanishing"] in text
     assert "dense_1" in text and "grad_norm" in text and "spread" in text
-    assert page.count("<table") == 3 and f'href="{BOOK_SECTIONS["mechanism"]}"' in page
+    assert page.count("<table") == 3 and f'href="{BOOK_SECTIONS["vanishing"]}"' in page
     assert all(f.link.startswith("https://") for f in report.findings)
     assert "1 finding" in repr(report)
     assert isinstance(report.gradients, pd.DataFrame) and report.gradients.index.name == "layer"

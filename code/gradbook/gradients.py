@@ -1,4 +1,4 @@
-"""Measuring gradients: the norm of ∂L/∂W for every layer of a Keras model, what the activations look like, the
+"""Measuring gradients: the norm of ∂ℒ/∂W for every layer of a Keras model, what the activations look like, the
 derivative along a line of inputs, and how far back a recurrent layer's gradient reaches.
 
 These functions take a model (and a batch) and return numbers (pandas objects or arrays); they never plot. To check
@@ -81,7 +81,7 @@ def _gradient_fn(model: keras.Model, loss: Any, key: Any, compiled: bool):
 
 
 def layer_gradient_norms(model: keras.Model, x: Any, y: Any, loss: Any = None, *, compiled: bool = True) -> pd.Series:
-    """‖∂L/∂W‖ (Frobenius norm) of every kernel, input → output, from one forward and backward pass.
+    """‖∂ℒ/∂W‖ (Frobenius norm) of every kernel, input → output, from one forward and backward pass.
 
     Args:
         model: a built Keras model.
@@ -117,7 +117,7 @@ def layer_gradient_norms(model: keras.Model, x: Any, y: Any, loss: Any = None, *
 
 
 def first_last_ratio(norms: pd.Series) -> float:
-    """‖∂L/∂W_first‖ / ‖∂L/∂W_last‖ of a ``layer_gradient_norms`` result: ≪ 1 vanishing, ≫ 1 exploding.
+    """‖∂ℒ/∂W_first‖ / ‖∂ℒ/∂W_last‖ of a ``layer_gradient_norms`` result: ≪ 1 vanishing, ≫ 1 exploding.
 
     Example:
         >>> first_last_ratio(pd.Series([1e-6, 1e-3, 1.0]))
@@ -345,7 +345,7 @@ def layer_profiles(settings: Any, x: Any, y: Any, **common: Any) -> pd.DataFrame
 
     Returns:
         A DataFrame with the settings' keys as columns, then ``layer`` (1 = next to the input), ``grad_norm``
-        (‖∂L/∂W_l‖) and ``spread`` (the std of layer l's activations across the samples, averaged over units).
+        (‖∂ℒ/∂W^l‖) and ``spread`` (the std of layer l's activations across the samples, averaged over units).
 
     Example:
         >>> import numpy as np

@@ -3,15 +3,15 @@
 Mean-field theory (Poole et al. 2016, Schoenholz et al. 2017) treats every pre-activation of a wide random network as
 Gaussian, ``z ~ N(0, q)``, and follows two numbers through the layers of ``gradbook.models.deep_mlp``:
 
-- forward, the variance ``q_l`` of layer ``l``'s pre-activations::
+- forward, the variance ``q^l`` of layer ``l``'s pre-activations::
 
-      q_l = n_{l-1} Var(W_l) E[φ(z_{l-1})²]        (the input layer uses the input's mean square instead of E[φ²])
+      q^l = n_{l-1} Var(W^l) E[φ(z^{l-1})²]        (the input layer uses the input's mean square instead of E[φ²])
 
-- backward, the mean square of ``δ_l = ∂L/∂z_l``, which every layer multiplies by ``n_{l+1} Var(W_{l+1}) E[φ'(z_l)²]``.
+- backward, the mean square of ``δ^l = ∂ℒ/∂z^l``, which every layer multiplies by ``n_{l+1} Var(W^{l+1}) E[φ'(z^l)²]``.
 
 For square hidden layers ``σ_w² = n Var(W)``, so the backward signal's norm changes per layer by the **gain**
 ``σ_w · sqrt(E[φ'(z)²])`` (the square, ``χ = σ_w² E[φ'(z)²]``, is Schoenholz et al.'s χ₁). A weight gradient is
-``∂L/∂W_l = δ_l a_{l-1}ᵀ``, so its norm is ``‖δ_l‖ ‖a_{l-1}‖``: the prediction for it multiplies both signals.
+``∂ℒ/∂W^l = δ^l a^{l-1}ᵀ``, so its norm is ``‖δ^l‖ ‖a^{l-1}‖``: the prediction for it multiplies both signals.
 
 Everything here is NumPy: expectations over ``N(0, q)`` are closed forms for the piecewise-linear activations and
 composite Gauss–Legendre quadrature for the others. Nothing here builds or runs a Keras network; importing it does
@@ -187,7 +187,7 @@ def mean_field(depth: int, width: int = 256, activation: str = "sigmoid", initia
     Returns:
         A DataFrame indexed ``dense_1 … dense_{depth}`` with columns ``q`` (pre-activation variance), ``act_mean``,
         ``act_std`` (of the activations ``φ(z)``), ``slope_second`` (``E[φ'(z)²]``), ``delta_rms`` (the rms of
-        ``∂L/∂z`` per unit, relative to the logits' gradient) and ``grad_norm`` (``‖∂L/∂W‖``, relative to the last
+        ``∂ℒ/∂z`` per unit, relative to the logits' gradient) and ``grad_norm`` (``‖∂ℒ/∂W‖``, relative to the last
         hidden layer, whose value is 1). Values can overflow to ``inf`` for absurd depths and scales.
 
     Example:
@@ -211,14 +211,14 @@ def mean_field(depth: int, width: int = 256, activation: str = "sigmoid", initia
             rows.append({"q": q, "act_mean": mom.mean, "act_std": math.sqrt(max(mom.second - mom.mean ** 2, 0.0)),
                          "slope_second": mom.slope_second})
         frame = pd.DataFrame(rows, index=pd.Index([f"dense_{k}" for k in range(1, depth + 1)], name="layer"))
-        # Backward: E[δ_l²] = E[φ'(z_l)²] · n_{l+1} Var(W_{l+1}) · E[δ_{l+1}²], starting from the logits (= 1).
+        # Backward: E[(δ^l)²] = E[φ'(z^l)²] · n_{l+1} Var(W^{l+1}) · E[(δ^{l+1})²], starting from the logits (= 1).
         delta2 = np.empty(depth)
         below = 1.0
         for layer in range(depth, 0, -1):
             below = frame["slope_second"].iloc[layer - 1] * sizes[layer + 1] * var[layer] * below
             delta2[layer - 1] = below
         frame["delta_rms"] = np.sqrt(delta2)
-        # ‖∂L/∂W_l‖² = ‖a_{l-1}‖² ‖δ_l‖² = n_{l-1} E[a_{l-1}²] · n_l E[δ_l²]
+        # ‖∂ℒ/∂W^l‖² = ‖a^{l-1}‖² ‖δ^l‖² = n_{l-1} E[(a^{l-1})²] · n_l E[(δ^l)²]
         grad = np.sqrt(np.array(sizes[:depth]) * np.array(second[:depth]) * width * delta2)
         frame["grad_norm"] = grad / grad[-1]
     return frame
@@ -226,7 +226,7 @@ def mean_field(depth: int, width: int = 256, activation: str = "sigmoid", initia
 
 def predicted_layer_norms(depth: int, width: int = 256, activation: str = "sigmoid",
                           initializer: str | float = "glorot_uniform", *, anchor: float = 1.0, **kwargs) -> pd.Series:
-    """Predicted ``‖∂L/∂W_l‖`` of the hidden layers ``dense_1 … dense_{depth}``, equal to ``anchor`` at the last one.
+    """Predicted ``‖∂ℒ/∂W^l‖`` of the hidden layers ``dense_1 … dense_{depth}``, equal to ``anchor`` at the last one.
 
     Theory fixes the *shape* (how the norm changes from layer to layer), not the overall level, which depends on the
     loss and the batch: pass a measured value as ``anchor`` to overlay the prediction on
@@ -298,8 +298,8 @@ def chain_singular_values(depth: int, width: int = 100, init: str = "gaussian", 
                           gain: float | None = None, seed: int = 0) -> np.ndarray:
     """Singular values of the input–output Jacobian ``J = D_L W_L ⋯ D_1 W_1`` of a random ``depth``-layer network.
 
-    Each ``W_l`` is ``width × width``: Gaussian with variance ``gain² / width`` or ``gain`` times a random orthogonal
-    matrix. ``D_l = diag(φ'(z_l))`` comes from a forward pass of one input ``x ~ N(0, I)`` (for ``"linear"``,
+    Each ``W^l`` is ``width × width``: Gaussian with variance ``gain² / width`` or ``gain`` times a random orthogonal
+    matrix. ``D_l = diag(φ'(z^l))`` comes from a forward pass of one input ``x ~ N(0, I)`` (for ``"linear"``,
     ``D_l = I`` and ``J`` is the product of the matrices). The default ``gain`` keeps the signal's variance: 1 for
     linear and tanh, √2 for ReLU (He et al. 2015). Simulated in NumPy, float64.
 

@@ -39,7 +39,7 @@ class TrainingHistory:
         initial_loss: mean loss on all of ``x`` before the first step (inference mode).
         loss: mean training loss of each epoch (as Keras reports it); ``nan`` for epochs after a divergence.
         step_loss: the loss of every step, in order.
-        grad_norms: ``‖∂L/∂W‖`` of every kernel (columns, input → output) at every step (rows), in training mode,
+        grad_norms: ``‖∂ℒ/∂W‖`` of every kernel (columns, input → output) at every step (rows), in training mode,
             in float64 (a finite float32 gradient can overflow its own sum of squares).
         final_loss: mean loss on all of ``x`` after training (inference mode); ``nan`` after a divergence.
         diverged_at: the first step whose loss or gradient was not finite, or ``None``.
@@ -63,7 +63,7 @@ class TrainingHistory:
         return self.diverged_at is not None
 
     def first_last_ratio(self, step: int = 0, hidden_only: bool = True) -> float:
-        """‖∂L/∂W_1‖ / ‖∂L/∂W_last‖ at ``step`` (the last *hidden* layer unless ``hidden_only=False``).
+        """‖∂ℒ/∂W_1‖ / ‖∂ℒ/∂W_last‖ at ``step`` (the last *hidden* layer unless ``hidden_only=False``).
 
         Example:
             >>> norms = pd.DataFrame([[1e-3, 0.1, 1.0]], columns=["dense_1", "dense_2", "logits"])
@@ -301,7 +301,7 @@ def descend_cliff(w0: float, b0: float, *, learning_rate: float = 0.05, iteratio
                   target: float = 0.7) -> pd.DataFrame:
     """Gradient descent on ``(w, b)`` of ``cliff``, optionally with Pascanu et al.'s norm clipping.
 
-    Each iteration computes ``g = (∂L/∂w, ∂L/∂b)`` and, when ``clip`` is given and ``‖g‖ > clip``, rescales it to
+    Each iteration computes ``g = (∂ℒ/∂w, ∂ℒ/∂b)`` and, when ``clip`` is given and ``‖g‖ > clip``, rescales it to
     ``clip · g/‖g‖`` before the step ``(w, b) ← (w, b) − learning_rate · g``. The direction is kept; only the length
     of a step is bounded.
 

@@ -25,7 +25,8 @@ BOOK_URL = "https://deep-gradients.github.io/deep-gradients/"
 """The published book, the GitHub Pages site of the repository named in the book's ``_config.yml``."""
 
 BOOK_SECTIONS: dict[str, str] = {key: BOOK_URL + page for key, page in {
-    "mechanism": "chapters/04_vanishing_exploding.html",
+    "vanishing": "chapters/04a_activation_weight_scale.html#sec-layer-gain",
+    "exploding": "chapters/04c_float32_overflow.html#ch-mechanism-exploding",
     "activations": "chapters/06a_activations_init.html#sec-activation-functions",
     "dead_units": "chapters/06a_activations_init.html#sec-dead-relus",
     "initialisation": "chapters/06a_activations_init.html#sec-initialisation",
@@ -46,14 +47,14 @@ THRESHOLDS: dict[str, float] = {
 }
 """The rules behind ``diagnose``'s findings (override any of them with ``diagnose(..., thresholds={...})``):
 
-- ``vanishing_ratio`` (1e-2): ‖∂L/∂W‖ of the first kernel layer over that of the last below it — two orders of
+- ``vanishing_ratio`` (1e-2): ‖∂ℒ/∂W‖ of the first kernel layer over that of the last below it — two orders of
   magnitude: with one learning rate for all layers, the first learns a hundred times slower than the last; or the
   across-sample ``spread`` of the last hidden activation over the first's below it — the differences between inputs
   fade before they reach the output. Healthy networks at initialisation (ReLU + He, tanh + Glorot, the article's
   CNN) have both ratios between 0.1 and 10.
 - ``exploding_ratio`` (1e2): the same two ratios above it — the gradient grows a hundredfold toward the input, or
   the activations toward the output.
-- ``grad_weight_ratio`` (1e2): ‖∂L/∂W‖ / ‖W‖ of a layer above it — one SGD step at Keras' default learning rate 0.01
+- ``grad_weight_ratio`` (1e2): ‖∂ℒ/∂W‖ / ‖W‖ of a layer above it — one SGD step at Keras' default learning rate 0.01
   would move the weights by more than their own norm (healthy networks start near 0.01–1).
 - ``saturated_frac`` (0.5): more than half of a sigmoid/tanh layer's outputs within 0.01 of its bounds, where the
   derivative is below 4 % (sigmoid) or 2 % (tanh) of its maximum.
@@ -114,7 +115,7 @@ class DiagnosticReport:
         samples: the batch size.
         loss: the batch loss.
         training: whether the model ran in training mode (``notes`` says why when ``diagnose`` chose it).
-        gradients: per kernel layer (input → output): ``type``, ``grad_norm`` ‖∂L/∂W‖, ``weight_norm`` ‖W‖,
+        gradients: per kernel layer (input → output): ``type``, ``grad_norm`` ‖∂ℒ/∂W‖, ``weight_norm`` ‖W‖,
             ``grad_weight_ratio``, ``fan_in_var`` (fan-in × Var(W): 1 keeps a linear/tanh layer's scale, 2 a ReLU
             layer's — He), ``grad_nonfinite_frac``.
         activations: per activation (every layer with a nonlinearity whose output can be tapped): ``activation``,
@@ -123,7 +124,7 @@ class DiagnosticReport:
             ``saturated_frac``, ``nonfinite_frac``. Empty when intermediate outputs cannot be reached (subclassed
             models).
         findings: the ``Finding`` list; empty for a healthy model.
-        first_last_ratio: ‖∂L/∂W_first‖ / ‖∂L/∂W_last‖ (NaN when undefined).
+        first_last_ratio: ‖∂ℒ/∂W_first‖ / ‖∂ℒ/∂W_last‖ (NaN when undefined).
         notes: what could not be measured, and why.
 
     Example:
@@ -422,7 +423,7 @@ def _findings(report: DiagnosticReport, limits: dict[str, float], output_layers:
         findings.append(Finding(
             "vanishing", layers, evidence, cause,
             "ReLU-family activations with He initialisation (Glorot for tanh); BatchNormalization; residual "
-            "connections; or fewer layers", BOOK_SECTIONS["mechanism"]))
+            "connections; or fewer layers", BOOK_SECTIONS["vanishing"]))
 
     # Exploding: the gradient grows toward the input, is huge next to the weights, or the activations blow up.
     gw = g["grad_weight_ratio"][np.isfinite(g["grad_weight_ratio"])]
@@ -450,7 +451,7 @@ def _findings(report: DiagnosticReport, limits: dict[str, float], output_layers:
         findings.append(Finding(
             "exploding", layers, evidence, cause,
             "He (ReLU) or Glorot (tanh, sigmoid) initialisation; a lower learning rate; gradient clipping "
-            "(clipnorm=1.0); BatchNormalization", BOOK_SECTIONS["mechanism"]))
+            "(clipnorm=1.0); BatchNormalization", BOOK_SECTIONS["exploding"]))
 
     if len(acts):
         findings += _fraction_finding(

@@ -23,7 +23,7 @@ def _kernel_variable(layer: keras.layers.Layer) -> Any:
 
 
 class GradientMonitor(keras.callbacks.Callback):
-    """Records every kernel's gradient norm ‖∂L/∂W‖ and update/weight ratio ‖ΔW‖/‖W‖ while ``fit`` trains.
+    """Records every kernel's gradient norm ‖∂ℒ/∂W‖ and update/weight ratio ‖ΔW‖/‖W‖ while ``fit`` trains.
 
     The numbers are the *training gradients themselves*: the monitor hooks the model's optimizer (``apply``), so the
     norms are computed inside ``fit``'s compiled step from the gradients the optimizer receives, then read once per
@@ -98,7 +98,7 @@ class GradientMonitor(keras.callbacks.Callback):
 
     @property
     def history(self) -> pd.DataFrame:
-        """The gradient norms ‖∂L/∂W‖ of the recorded steps.
+        """The gradient norms ‖∂ℒ/∂W‖ of the recorded steps.
 
         One row per recorded step (index ``step``: the optimizer's step, counted from 0 across ``fit`` calls and
         on after the model is compiled again), one column per kernel layer, input → output.

@@ -56,7 +56,7 @@ def dtype_policy(name: str) -> Iterator[str]:
 
 
 def activation_gradients(model: keras.Model, x: Any, y: Any) -> dict[str, np.ndarray]:
-    """The gradient of the mean cross-entropy loss w.r.t. every hidden layer's output, ``∂L/∂a^l``, in float32.
+    """The gradient of the mean cross-entropy loss w.r.t. every hidden layer's output, ``∂ℒ/∂a^l``, in float32.
 
     These are the values that backpropagation passes from layer to layer (one per activation, per image) and that a
     float16 backward pass would store in float16. The model must be a ``keras.Sequential`` ending in a softmax (like

@@ -101,7 +101,7 @@ class GradientExplorer(_Explorer):
     """Per-layer gradient norms and forward signal of ``deep_mlp`` at initialisation, with mean-field theory where it
     makes a prediction.
 
-    The left panel shows ``‖∂L/∂W^l‖`` of every hidden layer with the prediction of ``gradbook.theory.mean_field``
+    The left panel shows ``‖∂ℒ/∂W^l‖`` of every hidden layer with the prediction of ``gradbook.theory.mean_field``
     (dashed, anchored at the last hidden layer). The right panel shows the forward signal twice: its ``spread`` across
     the batch's samples (``activation_stats``: the std across samples, averaged over units), which decides whether the
     layers above can tell the samples apart, and its size, the ``std`` over units and samples, with mean-field theory's

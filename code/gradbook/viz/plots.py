@@ -76,7 +76,7 @@ def _plot_curves(curves: Mapping[str, Any], ax: plt.Axes | None,
 
 
 def plot_layer_norms(curves: Mapping[str, pd.Series | np.ndarray], ax: plt.Axes | None = None, *,
-                     ylabel: str = r"$\|\partial L / \partial W_l\|$", title: str | None = None,
+                     ylabel: str = r"$\|\partial \mathcal{L} / \partial W^l\|$", title: str | None = None,
                      styles: Mapping[str, Mapping[str, Any]] | None = None) -> plt.Axes:
     """Per-layer values (input → output) of several variants on one log axis, one line each.
 
@@ -156,7 +156,7 @@ def plot_gradient_heatmap(history: pd.DataFrame, ax: plt.Axes | None = None, *, 
     ax.set_yticks(range(len(history.columns)), labels=list(history.columns))
     ax.set_xlabel("training step")
     ax.grid(False)
-    ax.figure.colorbar(image, ax=ax, label=r"$\log_{10} \|\partial L / \partial W\|$")
+    ax.figure.colorbar(image, ax=ax, label=r"$\log_{10} \|\partial \mathcal{L} / \partial W\|$")
     return ax
 
 
@@ -175,7 +175,7 @@ def plot_gradient_lines(history: pd.DataFrame, ax: plt.Axes | None = None, *, cm
         ax.plot(history.index, history[name], color=color, label=name, linewidth=1.2)
     ax.set_yscale("log")
     ax.set_xlabel("training step")
-    ax.set_ylabel(r"$\|\partial L / \partial W\|$")
+    ax.set_ylabel(r"$\|\partial \mathcal{L} / \partial W\|$")
     ax.legend(fontsize=8, ncols=2)
     return ax
 
