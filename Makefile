@@ -56,14 +56,21 @@ $(VENDOR_STAMP): site/package.json site/package-lock.json site/vendor.py site/ex
 
 vendor: $(VENDOR_STAMP)
 
+# Notebooks run JOBS at a time (pytest-xdist in make test and make robustness; site/execution_cache.py before the
+# book build): each spends much of its time in Python between TensorFlow's small kernels, so two share 2 cores well.
+JOBS ?= 2
+
 # Notebooks that `make test` executed are reused from the execution cache (site/execution_cache.py), which is
-# emptied whenever gradbook, the lock or a setting that changes results differs from the cache's.
+# emptied whenever gradbook, the lock or a setting that changes results differs from the cache's; the chapters it
+# lacks are executed JOBS at a time first (myst-nb would run them one after another).
 book: $(STAMP) $(VENDOR_STAMP)
 	rm -rf _build/html   # the site is exactly what _toc.yml lists now
+	$(BIN)/python site/execution_cache.py execute --jobs $(JOBS)
 	$(BIN)/jupyter-book build . --all --warningiserror --nitpick --keep-going --builder html
 
+# --dist loadfile keeps each notebook's cells together, in order, in one worker (one kernel).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
 
 # The same checks with other seeds (GRADBOOK_SEED_SHIFT) and with TensorFlow's oneDNN kernels on: a claim that holds
 # only for seed 0 on one numeric back-end is not a claim. Runs all three, then fails if any failed.
@@ -71,7 +78,8 @@ robustness: $(STAMP)
 	failed=""; \
 	for setting in GRADBOOK_SEED_SHIFT=1 GRADBOOK_SEED_SHIFT=2 TF_ENABLE_ONEDNN_OPTS=1; do \
 	  echo "== nbval with $$setting"; \
-	  env $$setting $(BIN)/python -m pytest chapters -p no:execution_cache -q || failed="$$failed $$setting"; \
+	  env $$setting $(BIN)/python -m pytest chapters -p no:execution_cache -q -n $(JOBS) --dist loadfile \
+	    || failed="$$failed $$setting"; \
 	done; \
 	test -z "$$failed" || { echo "make robustness failed with:$$failed"; exit 1; }
 

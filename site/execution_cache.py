@@ -10,21 +10,31 @@ empties it whenever the fingerprint changes. It is used three ways:
 - as a **pytest plugin** (``pytest.ini``): every notebook that nbval executed with all its cells passing is stored in
   the cache, executed, so ``make test`` followed by ``make book`` executes each notebook once (``-p
   no:execution_cache`` turns it off, as ``make robustness`` does for its runs with other seeds);
-- as a **command**, ``python site/execution_cache.py``, which prints the fingerprint (the deploy workflow's cache key).
+- as a **command**: ``python site/execution_cache.py`` prints the fingerprint (the deploy workflow's cache key);
+  ``python site/execution_cache.py execute`` executes every chapter the cache lacks, several at a time, before
+  ``make book`` builds (myst-nb executes one notebook after another: on 2 cores two at a time take about a third
+  less time, see ``make book``).
 """
 from __future__ import annotations
 
+import argparse
 import ast
 import copy
+import fcntl
 import hashlib
 import os
 import platform
 import shutil
 import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "_build" / ".jupyter_cache"
+CHAPTERS = ROOT / "chapters"
+TIMEOUT = 180  # seconds per cell, as _config.yml's execute.timeout and pytest.ini's --nbval-cell-timeout
 STAMP_NAME = "fingerprint.txt"
 # Settings that change what the notebooks compute, with the value that leaving them unset means (gradbook's
 # defaults), so that "unset" and "set to the default" share one fingerprint.
@@ -64,6 +74,18 @@ def fingerprint() -> str:
         value = os.environ.get(name, "").strip() or SETTINGS.get(name, "")
         digest.update(f"{name}={value}\0".encode())
     return digest.hexdigest()[:20]
+
+
+@contextmanager
+def locked(cache: Path = CACHE):
+    """Hold an exclusive lock on ``cache`` (a file beside it): parallel test workers store their notebooks in turn."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / (cache.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_fresh(cache: Path = CACHE) -> bool:
@@ -121,6 +143,15 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     complete = {path: run for path, run in _RUNS.items() if not run["failed"] and run["cells"]}
     if not complete:
         return
+    with locked(CACHE):  # with pytest-xdist every worker stores its own notebooks
+        stored = _store_runs(complete)
+    if stored:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"execution cache: stored {len(stored)} executed notebooks for the book build")
+
+
+def _store_runs(complete: dict[Path, dict]) -> list[str]:
     import nbformat
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
@@ -141,10 +172,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         cache.cache_notebook_bundle(CacheBundleIn(nb, str(path), data={"execution_seconds": run["seconds"]}),
                                     check_validity=True, overwrite=True)
         stored.append(path.name)
-    if stored:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"execution cache: stored {len(stored)} executed notebooks for the book build")
+    return stored
 
 
 def _clean(output: dict, count: int) -> dict:
@@ -157,5 +185,69 @@ def _clean(output: dict, count: int) -> dict:
     return out
 
 
-if __name__ == "__main__":
+# --------------------------------------------------------------------------------------------------------------------
+# command: execute what the cache lacks, several notebooks at a time
+# --------------------------------------------------------------------------------------------------------------------
+
+def _execute(path: Path) -> tuple[Path, object, float, str | None]:
+    """Run one notebook as myst-nb would (in its folder, the book's cell timeout); in a worker process."""
+    import nbformat
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    nb = nbformat.read(path, as_version=4)
+    result = single_nb_execution(nb, cwd=str(path.parent), timeout=TIMEOUT, allow_errors=False)
+    return path, nb, result.time, result.exc_string if result.err is not None else None
+
+
+def execute(jobs: int, notebooks: list[Path] | None = None) -> int:
+    """Execute the chapters the cache has no current run of, ``jobs`` at a time, and store them; returns the number
+    that failed (each one's traceback printed; the book build then stops on it again, with its own report)."""
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    notebooks = sorted(CHAPTERS.glob("*.ipynb")) if notebooks is None else notebooks
+    with locked(CACHE):
+        if ensure_fresh(CACHE):
+            print(f"execution cache: emptied (fingerprint {fingerprint()})", file=sys.stderr)
+        cache = get_cache(str(CACHE))
+        todo = []
+        for path in notebooks:
+            try:
+                cache.match_cache_notebook(nbformat.read(path, as_version=4))
+            except KeyError:
+                todo.append(path)
+    print(f"execution cache: {len(notebooks) - len(todo)} of {len(notebooks)} chapters cached; executing "
+          f"{len(todo)}, {jobs} at a time", flush=True)
+    failed, start = 0, time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo) or 1))) as pool:
+        for path, nb, seconds, error in pool.map(_execute, todo):
+            if error is not None:
+                failed += 1
+                print(f"execution cache: {path.name} FAILED after {seconds:.0f} s\n{error}", file=sys.stderr)
+                continue
+            with locked(CACHE):
+                cache.cache_notebook_bundle(CacheBundleIn(nb, str(path.resolve()),
+                                                          data={"execution_seconds": seconds}),
+                                            check_validity=False, overwrite=True)
+            print(f"execution cache: {path.name} executed in {seconds:.0f} s", flush=True)
+    print(f"execution cache: {len(todo)} executed in {time.perf_counter() - start:.0f} s", flush=True)
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("execute", help="execute the chapters the cache lacks, several at a time")
+    run.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+                     help="notebooks at a time (default: the CPU count, at most 4)")
+    run.add_argument("notebooks", nargs="*", type=Path, help="default: every chapters/*.ipynb")
+    args = parser.parse_args(argv)
+    if args.command == "execute":
+        return 1 if execute(args.jobs, [p.resolve() for p in args.notebooks] or None) else 0
     print(fingerprint())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

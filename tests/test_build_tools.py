@@ -53,3 +53,21 @@ def test_a_stale_cache_is_emptied(tmp_path):
     (cache / execution_cache.STAMP_NAME).write_text("another environment\n")
     assert execution_cache.ensure_fresh(cache)          # stale: emptied
     assert not (cache / "executed-notebook").exists()
+
+
+def test_execute_runs_what_the_cache_lacks_and_reports_failures(monkeypatch, tmp_path, capsys):
+    import nbformat
+
+    monkeypatch.setattr(execution_cache, "CACHE", tmp_path / "cache")
+    good, bad = tmp_path / "good.ipynb", tmp_path / "bad.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), good)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), bad)
+    assert execution_cache.execute(2, [good, bad]) == 1          # one failed: reported, not cached
+    out = capsys.readouterr()
+    assert "bad.ipynb FAILED" in out.err and "ZeroDivisionError" in out.err
+    from jupyter_cache import get_cache
+    record = get_cache(str(tmp_path / "cache")).match_cache_notebook(nbformat.read(good, as_version=4))
+    executed = get_cache(str(tmp_path / "cache")).get_cache_bundle(record.pk).nb
+    assert executed.cells[0].outputs[0]["text"] == "42\n"
+    assert execution_cache.execute(2, [good]) == 0               # cached now: nothing to run
+    assert "1 of 1 chapters cached; executing 0" in capsys.readouterr().out
