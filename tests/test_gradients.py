@@ -378,6 +378,8 @@ def test_recurrent_gates_reject_bad_arguments():
     built.build((2, 3, 4))
     with pytest.raises(ValueError, match="x must have 4 features per step"):
         recurrent_gates(built, np.zeros((2, 3, 5)))
+    with pytest.raises(TypeError, match="x must be an array of numbers"):
+        recurrent_gates(built, "sequence")
 
 
 # --- input_gradients -------------------------------------------------------------------------------------------------

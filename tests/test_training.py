@@ -81,11 +81,15 @@ def test_train_rejects_regression_targets_of_the_wrong_shape():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match=r"y must have per-sample shape \(1,\)"):
         train(model, np.zeros((4, 3)), np.zeros((4, 2)), loss="mse")
+    with pytest.raises(TypeError, match="y must be an array of numbers"):
+        train(model, np.zeros((4, 3)), np.array(["a", "b", "c", "d"]), loss="mse")
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"loss": "hinge"}, ValueError, "loss must be one of 'cross_entropy', 'mse'"),
     ({"optimizer": "rmsprop"}, ValueError, "optimizer must be one of 'sgd', 'adam'"),
+    ({"loss": 2}, TypeError, "loss must be one of 'cross_entropy', 'mse'; got 2"),
+    ({"optimizer": None}, TypeError, "optimizer must be one of 'sgd', 'adam'; got None"),
     ({"epochs": 0}, ValueError, "epochs must be an integer >= 1"),
     ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),
     ({"learning_rate": 0}, ValueError, "learning_rate must be a finite number > 0"),

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gradbook._validate import instance
+from gradbook._validate import instance, one_of
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {
@@ -239,16 +239,23 @@ def gate_diagram(cell: str, ax: plt.Axes | None = None) -> plt.Axes:
     ``h_t = z_t ⊙ h_{t−1} + …`` (``gradbook.gradients.recurrent_gates`` gives every equation). Every gate reads
     ``x_t`` and ``h_{t−1}`` (the thin line along the bottom).
 
+    Args:
+        cell: ``"lstm"`` or ``"gru"``.
+        ax: the axes to draw on; a new figure when omitted.
+
+    Returns:
+        The axes, with the diagram and no axis lines.
+
     Example:
         >>> ax = gate_diagram("gru")
         >>> ax.get_title()
         'GRU (Keras, reset_after=True)'
     """
-    from gradbook._validate import one_of
-
     one_of("cell", cell, GATED_CELLS)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.0, 3.4))
+    else:
+        instance("ax", ax, plt.Axes, "a matplotlib Axes")
     box, op, arrow = _diagram_parts(ax)
     path, sigmoid, tanh = OKABE_ITO["blue"], "#FBE3C2", "#CDEBDD"  # the direct path; light orange, light green
     thick = {"color": path, "width": 3.0}
@@ -298,11 +305,11 @@ def gate_diagram(cell: str, ax: plt.Axes | None = None) -> plt.Axes:
             arrow((x, 0.6), (x, 1.23))
         arrow((1.5, 0.25), (1.5, 0.6))
         ax.text(1.5, 0.2, "$x_t$", fontsize=12, va="top", ha="center")
-        box(1.5, 1.45, "$r_t$", sigmoid)
-        box(2.5, 1.45, "$z_t$", sigmoid)
+        box(1.5, 1.45, "$z_t$", sigmoid)
+        box(2.5, 1.45, "$r_t$", sigmoid)
         box(5.5, 1.45, r"$\tilde h_t$", tanh)
-        arrow((1.5, 1.67), (1.5, 1.9), (4.95, 1.9), (4.95, 1.45), (5.2, 1.45))
-        arrow((2.5, 1.67), (2.5, 2.3), (4.5 - r, 2.3))
+        arrow((2.5, 1.67), (2.5, 1.9), (4.95, 1.9), (4.95, 1.45), (5.2, 1.45))  # r_t acts inside the candidate
+        arrow((1.5, 1.67), (1.5, 2.3), (4.5 - r, 2.3))
         arrow((3.5, 2.3), (3.5, 3.0 - r))
         op(4.5, 2.3, "1−")
         arrow((4.5 + r, 2.3), (5.5 - r, 2.3))
