@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradbook.data as data
-from gradbook.data import load_mnist, mnist_batch, resolve_source, teacher_classification, to_float
+from gradbook.data import adding_problem, load_mnist, mnist_batch, resolve_source, teacher_classification, to_float
 
 
 def test_subset_layout_matches_keras(subset):
@@ -155,3 +155,42 @@ def test_label_noise_changes_some_labels():
 def test_teacher_rejects_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         teacher_classification(**kwargs)
+
+
+# --- adding_problem --------------------------------------------------------------------------------------------------
+
+def test_adding_problem_layout_markers_and_targets():
+    x, y = adding_problem(500, steps=20, seed=3)
+    assert x.shape == (500, 20, 2) and x.dtype == np.float32 and y.shape == (500,) and y.dtype == np.float32
+    numbers, markers = x[..., 0], x[..., 1]
+    assert numbers.min() >= 0 and numbers.max() < 1 and set(np.unique(markers)) == {0.0, 1.0}
+    assert np.all(markers[:, :10].sum(axis=1) == 1) and np.all(markers[:, 10:].sum(axis=1) == 1)  # one per half
+    np.testing.assert_allclose(y, (numbers * markers).sum(axis=1), rtol=1e-6)
+    first = markers[:, :10].argmax(axis=1)
+    assert set(first) == set(range(10))  # every step of the first half is used
+
+
+def test_adding_problem_statistics_give_the_baselines():
+    """Mean 1 and variance 1/6: always predicting 1 has a squared error of 1/6, the second number alone 1/12."""
+    x, y = adding_problem(40_000, steps=10, seed=0)
+    assert abs(y.mean() - 1) < 0.01 and abs(y.var() - 1 / 6) < 0.005
+    second = (x[:, 5:, 0] * x[:, 5:, 1]).sum(axis=1)
+    assert abs(np.mean((second + 0.5 - y) ** 2) - 1 / 12) < 0.003
+
+
+def test_adding_problem_is_fixed_by_its_seed():
+    a, b = adding_problem(8, seed=1), adding_problem(8, seed=1)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], adding_problem(8, seed=2)[1])
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"n": 0}, ValueError, "n must be an integer >= 1"),
+    ({"steps": 7}, ValueError, "steps must be an even integer >= 2"),
+    ({"steps": 0}, ValueError, "steps must be an integer >= 2"),
+    ({"steps": 50.0}, TypeError, "steps must be an integer"),
+    ({"seed": -1}, ValueError, "seed must be an integer >= 0"),
+])
+def test_adding_problem_rejects_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        adding_problem(**kwargs)

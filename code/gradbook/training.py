@@ -24,11 +24,13 @@ import pandas as pd
 import tensorflow as tf
 
 from gradbook._keras import check_batch, check_model
-from gradbook._validate import finite_array, flag, integer, number, type_error
+from gradbook._validate import finite_array, flag, integer, number, one_of, type_error
 from gradbook.gradients import kernel_layers
 from gradbook.repro import resolve_seed
 
 CLIP_ARGUMENTS = ("clipnorm", "clipvalue", "global_clipnorm")
+LOSSES = ("cross_entropy", "mse")
+OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass
@@ -84,26 +86,47 @@ def _mean_loss(model: keras.Model, loss_fn: Any, x: np.ndarray, y: np.ndarray, b
     return total / len(x)
 
 
+def _regression_targets(model: keras.Model, y: np.ndarray) -> np.ndarray:
+    """``y`` as float32, shaped like the model's output (a missing last axis of 1 added), for the squared error."""
+    if not np.issubdtype(y.dtype, np.number):
+        raise type_error("y", "an array of numbers", y)
+    y = y.astype(np.float32)
+    shape = tuple(model.outputs[0].shape[1:]) if getattr(model, "outputs", None) else None
+    if shape is not None and shape[-1:] == (1,) and y.shape[1:] == shape[:-1]:
+        y = y[..., None]
+    if shape is not None and (len(y.shape[1:]) != len(shape)
+                              or any(s is not None and s != t for s, t in zip(shape, y.shape[1:]))):
+        raise ValueError(f"y must have per-sample shape {shape}, the model's output, for loss='mse'; got per-sample "
+                         f"shape {y.shape[1:]}")
+    return y
+
+
 def train(model: keras.Model, x: Any, y: Any, *, epochs: int = 5, batch_size: int = 64,
           learning_rate: float = 0.01, momentum: float = 0.9, clipnorm: float | None = None,
-          seed: int = 0, compiled: bool = True) -> TrainingHistory:
-    """Train ``model`` (logits out) with SGD + momentum on cross-entropy, and record loss and per-layer gradients.
+          seed: int = 0, compiled: bool = True, loss: str = "cross_entropy",
+          optimizer: str = "sgd") -> TrainingHistory:
+    """Train ``model`` with SGD + momentum (or Adam) on cross-entropy (or the squared error), and record the loss and
+    the per-layer gradients.
 
     The batches are drawn from a permutation seeded by ``seed`` (the same order for every model); the last batch of
     an epoch is smaller when ``batch_size`` does not divide ``len(x)``. A step whose loss or gradient is not finite
     is recorded but not applied, and the run stops at the end of that epoch.
 
     Args:
-        model: a built Keras model whose output is logits (as ``gradbook.models.deep_mlp``'s).
-        x, y: inputs and integer labels.
+        model: a built Keras model; with ``loss="cross_entropy"`` its output is logits (as
+            ``gradbook.models.deep_mlp``'s).
+        x, y: inputs and targets: integer labels for ``"cross_entropy"``, numbers shaped like the model's output
+            (or with its last axis of 1 left out) for ``"mse"``.
         epochs: passes over the data, >= 1.
         batch_size: samples per step, >= 1.
-        learning_rate: SGD's step size, > 0.
-        momentum: SGD's momentum, in [0, 1).
+        learning_rate: the optimizer's step size, > 0.
+        momentum: SGD's momentum, in [0, 1) (Adam keeps its own defaults).
         clipnorm: when given, Keras' ``clipnorm`` (each variable's gradient rescaled to norm <= clipnorm), > 0.
         seed: seed of the batch order, >= 0.
         compiled: run each epoch as one ``tf.function`` (fast after a few seconds of tracing) or eagerly (no
             tracing: cheaper for a handful of steps).
+        loss: ``"cross_entropy"`` (from logits, on integer labels) or ``"mse"`` (the mean squared error).
+        optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"`` (Kingma & Ba, Keras' default betas).
 
     Returns:
         A ``TrainingHistory``.
@@ -118,7 +141,9 @@ def train(model: keras.Model, x: Any, y: Any, *, epochs: int = 5, batch_size: in
     """
     model = check_model(model)
     x, y = check_batch(model, x, y)
-    y = y.astype(np.int64)
+    one_of("loss", loss, LOSSES)
+    one_of("optimizer", optimizer, OPTIMIZERS)
+    y = y.astype(np.int64) if loss == "cross_entropy" else _regression_targets(model, y)
     epochs = integer("epochs", epochs)
     batch_size = integer("batch_size", batch_size)
     learning_rate = number("learning_rate", learning_rate, above=0)
@@ -128,8 +153,14 @@ def train(model: keras.Model, x: Any, y: Any, *, epochs: int = 5, batch_size: in
     seed = integer("seed", seed, minimum=0)
     compiled = flag("compiled", compiled)
 
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
-    optimizer = keras.optimizers.SGD(learning_rate, momentum=momentum, clipnorm=clipnorm)
+    if loss == "cross_entropy":
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    else:
+        loss_fn = keras.losses.MeanSquaredError(reduction=None)
+    if optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate, momentum=momentum, clipnorm=clipnorm)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate, clipnorm=clipnorm)
     variables = model.trainable_variables
     kernels = kernel_layers(model)
     kernel_ids = {id(layer.kernel) for layer in kernels}
@@ -144,13 +175,13 @@ def train(model: keras.Model, x: Any, y: Any, *, epochs: int = 5, batch_size: in
         for i in tf.range(n_steps):
             idx = order[i * batch_size:(i + 1) * batch_size]
             with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(loss_fn(tf.gather(y_all, idx), model(tf.gather(x_all, idx), training=True)))
-            grads = tape.gradient(loss, variables)
+                value = tf.reduce_mean(loss_fn(tf.gather(y_all, idx), model(tf.gather(x_all, idx), training=True)))
+            grads = tape.gradient(value, variables)
             # float64, as layer_gradient_norms: a finite float32 gradient can overflow its own sum of squares
             g = tf.stack([tf.norm(tf.cast(grads[j], tf.float64)) for j in where])
-            if tf.math.is_finite(loss) & tf.reduce_all(tf.math.is_finite(g)):
+            if tf.math.is_finite(value) & tf.reduce_all(tf.math.is_finite(g)):
                 optimizer.apply_gradients(zip(grads, variables))  # a non-finite step is never applied
-            losses = losses.write(i, loss)
+            losses = losses.write(i, value)
             norms = norms.write(i, g)
         return losses.stack(), norms.stack()
 

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gradbook._validate import instance
+from gradbook._validate import instance, one_of
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {
@@ -203,4 +203,122 @@ def plot_loss_curves(curves: Mapping[str, Any], ax: plt.Axes | None = None, *, c
     if title:
         ax.set_title(title)
     ax.legend()
+    return ax
+
+
+GATED_CELLS = ("lstm", "gru")
+
+
+def _diagram_parts(ax: plt.Axes) -> tuple[Any, Any, Any]:
+    """Three drawing helpers bound to ``ax``: a gate box, an operation circle, an arrow along points."""
+    from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+
+    def box(x: float, y: float, text: str, color: str) -> None:
+        ax.add_patch(FancyBboxPatch((x - 0.3, y - 0.22), 0.6, 0.44, boxstyle="round,pad=0.02", facecolor=color,
+                                    edgecolor=OKABE_ITO["black"], linewidth=1, zorder=3))
+        ax.text(x, y, text, ha="center", va="center", fontsize=12, zorder=4)
+
+    def op(x: float, y: float, text: str) -> None:
+        ax.add_patch(Circle((x, y), 0.17, facecolor="white", edgecolor=OKABE_ITO["black"], linewidth=1, zorder=3))
+        ax.text(x, y, text, ha="center", va="center", fontsize=8 if len(text) > 1 else 12, zorder=4)
+
+    def arrow(*points: tuple[float, float], color: str = OKABE_ITO["black"], width: float = 1.2) -> None:
+        for (x0, y0), (x1, y1) in zip(points[:-2], points[1:-1]):
+            ax.plot([x0, x1], [y0, y1], color=color, linewidth=width, zorder=1, solid_capstyle="round")
+        ax.add_patch(FancyArrowPatch(points[-2], points[-1], arrowstyle="-|>", mutation_scale=11, color=color,
+                                     linewidth=width, shrinkA=0, shrinkB=0, zorder=2))
+
+    return box, op, arrow
+
+
+def gate_diagram(cell: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """A schematic of Keras' LSTM or GRU cell: gates (boxes: orange a sigmoid, green a tanh), element-wise operations
+    (circles), and — thick, blue — the direct path along which the state, and its gradient, pass to the next step.
+
+    The LSTM's direct path runs along the cell state, ``c_t = f_t ⊙ c_{t−1} + …``; the GRU's along the hidden state,
+    ``h_t = z_t ⊙ h_{t−1} + …`` (``gradbook.gradients.recurrent_gates`` gives every equation). Every gate reads
+    ``x_t`` and ``h_{t−1}`` (the thin line along the bottom).
+
+    Args:
+        cell: ``"lstm"`` or ``"gru"``.
+        ax: the axes to draw on; a new figure when omitted.
+
+    Returns:
+        The axes, with the diagram and no axis lines.
+
+    Example:
+        >>> ax = gate_diagram("gru")
+        >>> ax.get_title()
+        'GRU (Keras, reset_after=True)'
+    """
+    one_of("cell", cell, GATED_CELLS)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 3.4))
+    else:
+        instance("ax", ax, plt.Axes, "a matplotlib Axes")
+    box, op, arrow = _diagram_parts(ax)
+    path, sigmoid, tanh = OKABE_ITO["blue"], "#FBE3C2", "#CDEBDD"  # the direct path; light orange, light green
+    thick = {"color": path, "width": 3.0}
+    r = 0.17  # the radius of an operation circle
+    if cell == "lstm":
+        arrow((0.0, 3.0), (2.5 - r, 3.0), **thick)
+        arrow((2.5 + r, 3.0), (4.5 - r, 3.0), **thick)
+        arrow((4.5 + r, 3.0), (7.2, 3.0), **thick)
+        op(2.5, 3.0, "×")
+        op(4.5, 3.0, "+")
+        ax.text(0.0, 3.12, "$c_{t-1}$", fontsize=12, va="bottom")
+        ax.text(7.2, 3.12, "$c_t$", fontsize=12, va="bottom", ha="right")
+        ax.plot([0.0, 5.5], [0.6, 0.6], color=OKABE_ITO["black"], linewidth=1.2, zorder=1)
+        for x in (1.5, 2.5, 3.5):
+            arrow((x, 0.6), (x, 1.23))
+        arrow((5.5, 0.6), (5.5, 0.88))
+        arrow((1.5, 0.25), (1.5, 0.6))
+        ax.text(0.0, 0.5, "$h_{t-1}$", fontsize=12, va="top")
+        ax.text(1.5, 0.2, "$x_t$", fontsize=12, va="top", ha="center")
+        box(1.5, 1.45, "$f_t$", sigmoid)
+        box(2.5, 1.45, "$i_t$", sigmoid)
+        box(3.5, 1.45, r"$\tilde c_t$", tanh)
+        box(5.5, 1.1, "$o_t$", sigmoid)
+        arrow((1.5, 1.67), (1.5, 2.5), (2.5, 2.5), (2.5, 3.0 - r))
+        arrow((2.5, 1.67), (2.5, 2.0), (3.0 - r, 2.0))
+        arrow((3.5, 1.67), (3.5, 2.0), (3.0 + r, 2.0))
+        op(3.0, 2.0, "×")
+        arrow((3.0, 2.0 + r), (3.0, 2.5), (4.5, 2.5), (4.5, 3.0 - r))
+        arrow((5.5, 3.0), (5.5, 2.52))
+        box(5.5, 2.3, r"$\tanh$", tanh)
+        arrow((5.5, 2.08), (5.5, 1.75 + r))
+        op(5.5, 1.75, "×")
+        arrow((5.5, 1.32), (5.5, 1.75 - r))
+        arrow((5.5 + r, 1.75), (7.2, 1.75))
+        ax.text(7.2, 1.85, "$h_t$", fontsize=12, va="bottom", ha="right")
+        ax.set_title("LSTM (Keras)")
+    else:
+        arrow((0.0, 3.0), (3.5 - r, 3.0), **thick)
+        arrow((3.5 + r, 3.0), (5.5 - r, 3.0), **thick)
+        arrow((5.5 + r, 3.0), (7.2, 3.0), **thick)
+        op(3.5, 3.0, "×")
+        op(5.5, 3.0, "+")
+        ax.text(0.0, 3.12, "$h_{t-1}$", fontsize=12, va="bottom")
+        ax.text(7.2, 3.12, "$h_t$", fontsize=12, va="bottom", ha="right")
+        ax.plot([0.7, 0.7, 5.5], [3.0, 0.6, 0.6], color=OKABE_ITO["black"], linewidth=1.2, zorder=1)
+        for x in (1.5, 2.5, 5.5):
+            arrow((x, 0.6), (x, 1.23))
+        arrow((1.5, 0.25), (1.5, 0.6))
+        ax.text(1.5, 0.2, "$x_t$", fontsize=12, va="top", ha="center")
+        box(1.5, 1.45, "$z_t$", sigmoid)
+        box(2.5, 1.45, "$r_t$", sigmoid)
+        box(5.5, 1.45, r"$\tilde h_t$", tanh)
+        arrow((2.5, 1.67), (2.5, 1.9), (4.95, 1.9), (4.95, 1.45), (5.2, 1.45))  # r_t acts inside the candidate
+        arrow((1.5, 1.67), (1.5, 2.3), (4.5 - r, 2.3))
+        arrow((3.5, 2.3), (3.5, 3.0 - r))
+        op(4.5, 2.3, "1−")
+        arrow((4.5 + r, 2.3), (5.5 - r, 2.3))
+        op(5.5, 2.3, "×")
+        arrow((5.5, 1.67), (5.5, 2.3 - r))
+        arrow((5.5, 2.3 + r), (5.5, 3.0 - r))
+        ax.set_title("GRU (Keras, reset_after=True)")
+    ax.set_xlim(-0.2, 7.4)
+    ax.set_ylim(0.0, 3.45)
+    ax.set_aspect("equal")
+    ax.axis("off")
     return ax
