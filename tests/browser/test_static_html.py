@@ -75,7 +75,8 @@ def test_page_weights_are_reported_and_explorer_data_stay_small():
 # Every chapter with a knob carries a kernel-free explorer for it (the knob in brackets).
 KNOBS = {"01_background": "depth", "03b_gradient_descent": "learning rate, feature scaling",
          "04b_backward_forward": "depth, activation, weight scale", "06a_activations_init": "activation, initialiser",
-         "06b_normalization_residual": "BatchNorm, residual, depth", "06c_clipping_recurrent": "clipping, forget bias"}
+         "06b_normalization_residual": "BatchNorm, residual, depth", "06c_clipping_recurrent": "clipping, forget bias",
+         "06c1_gated_rnns": "before/after training, test sequence"}
 
 
 def test_every_page_with_a_knob_has_a_kernel_free_explorer():
