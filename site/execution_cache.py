@@ -1,7 +1,7 @@
 """The executed-notebook cache that the book build and the tests share, and that cannot go stale.
 
 The book executes its notebooks through jupyter-cache (``_build/.jupyter_cache``), which matches a notebook by its
-code alone. Outputs also depend on gradbook's source, the pinned environment and the settings that change results
+code alone. Outputs also depend on gradbook's code (its docstrings and comments aside), the pinned environment and the settings that change results
 (``GRADBOOK_*``, ``TF_ENABLE_ONEDNN_OPTS``), so this module stamps the cache with a fingerprint of all of them and
 empties it whenever the fingerprint changes. It is used three ways:
 
@@ -14,6 +14,7 @@ empties it whenever the fingerprint changes. It is used three ways:
 """
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import os
@@ -36,11 +37,27 @@ def _inputs() -> list[Path]:
     return code + [ROOT / "code" / "pyproject.toml", ROOT / "requirements.txt"]
 
 
+def _code(path: Path) -> bytes:
+    """What of a file can change a result: a Python module's syntax tree without its docstrings (and so without its
+    comments and layout); any other file's bytes."""
+    if path.suffix != ".py":
+        return path.read_bytes()
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
+
+
 def fingerprint() -> str:
-    """A hash of gradbook's source, the lock, the Python version and the settings that change results."""
+    """A hash of gradbook's code (docstrings, comments and layout aside: they change no output), the lock, the Python
+    version and the settings that change results."""
     digest = hashlib.sha256()
     for path in _inputs():
-        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + _code(path) + b"\0")
     digest.update(f"python {platform.python_version()}\0".encode())
     names = sorted(set(SETTINGS) | {k for k in os.environ if k.startswith("GRADBOOK_")})
     for name in names:

@@ -37,7 +37,10 @@ def test_fingerprint_follows_gradbook_the_lock_and_the_settings(monkeypatch, tmp
         target.write_bytes(path.read_bytes())
     monkeypatch.setattr(execution_cache, "ROOT", tmp_path)
     assert execution_cache.fingerprint() == base
-    (fake / "repro.py").write_text((fake / "repro.py").read_text() + "\n# changed\n")
+    source = (fake / "repro.py").read_text()
+    (fake / "repro.py").write_text(source.replace('"""', '"""Reworded. ', 1) + "\n# a comment\n")
+    assert execution_cache.fingerprint() == base        # a docstring or a comment changes no output
+    (fake / "repro.py").write_text(source + "\nCHANGED = 1\n")
     assert execution_cache.fingerprint() != base
 
 

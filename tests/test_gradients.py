@@ -10,6 +10,7 @@ from gradbook.gradients import (BatchNormPass, activation_stats, autocorrelation
                                 batch_norm_forward, first_last_ratio, gradient_along_line, gradient_through_time,
                                 kernel_layers, layer_gradient_norms, layer_profiles, lstm_paths)
 from gradbook.models import deep_mlp, recurrent_layer, seed_cnn
+from gradbook.theory import mean_field
 
 RNG = np.random.default_rng(0)
 X = RNG.uniform(size=(64, 784)).astype("float32")
@@ -307,7 +308,7 @@ def test_layer_profiles_are_the_measurements_of_each_setting():
     """Every row is what layer_gradient_norms and activation_stats give for that deep_mlp, layer by layer."""
     grid = [{"depth": 3, "activation": "relu", "initializer": "he_normal"}, {"depth": 2, "activation": "tanh"}]
     profiles = layer_profiles(grid, X[:32], Y[:32], width=16, seed=1)
-    assert profiles.shape == (5, 6) and list(profiles.columns[-3:]) == ["layer", "grad_norm", "spread"]
+    assert profiles.shape == (5, 7) and list(profiles.columns[-4:]) == ["layer", "grad_norm", "spread", "std"]
     for setting in grid:
         rows = profiles[(profiles.depth == setting["depth"]) & (profiles.activation == setting["activation"])]
         model = deep_mlp(width=16, seed=1, **setting)
@@ -400,3 +401,33 @@ def test_batch_norm_rejects_bad_arguments():
         batch_norm_backward(x, (x,), one)
     with pytest.raises(ValueError, match=r"dy must have the shape of the forward pass's output, \(4, 3\)"):
         batch_norm_backward(np.ones((4, 2)), bn, one)
+
+def test_layer_profiles_scale_multiplies_the_initial_weights_and_theory_follows():
+    """A setting's ``scale`` measures deep_mlp's network with every kernel multiplied by it; theory=True adds
+    mean_field's prediction for that scale, the gradient norm anchored at the measured last hidden layer."""
+    grid = [{"depth": 3, "activation": "tanh", "initializer": "lecun_normal", "scale": s} for s in (0.5, 2.0)]
+    profiles = layer_profiles(grid, X[:32], Y[:32], width=16, seed=1, theory=True)
+    for setting in grid:
+        rows = profiles[profiles.scale == setting["scale"]]
+        model = deep_mlp(3, 16, activation="tanh", initializer="lecun_normal", seed=1)
+        for layer in kernel_layers(model):
+            layer.kernel.assign(layer.kernel * setting["scale"])
+        np.testing.assert_allclose(rows.grad_norm, layer_gradient_norms(model, X[:32], Y[:32])[:3], rtol=1e-5)
+        stats = activation_stats(model, X[:32]).iloc[:3]
+        np.testing.assert_allclose(rows["std"], stats["std"], rtol=1e-6)
+        theory = mean_field(3, 16, "tanh", "lecun_normal", scale=setting["scale"], input_dim=X.shape[1],
+                            input_second_moment=float(np.mean(X[:32].astype(np.float64) ** 2)))
+        np.testing.assert_allclose(rows.std_theory, theory["act_std"], rtol=1e-12)
+        np.testing.assert_allclose(rows.grad_norm_theory, theory["grad_norm"] * rows.grad_norm.iloc[-1], rtol=1e-12)
+    # the larger scale gives larger activations, as theory says
+    small, large = (profiles[profiles.scale == s] for s in (0.5, 2.0))
+    assert (large["std"].to_numpy() > small["std"].to_numpy()).all()
+
+
+def test_layer_profiles_rejects_bad_scale_and_theory_for_models_it_cannot_predict():
+    with pytest.raises(ValueError, match="scale must be"):
+        layer_profiles([{"depth": 2, "scale": 0.0}], X[:8], Y[:8], width=4)
+    with pytest.raises(TypeError, match="theory must be"):
+        layer_profiles([{"depth": 2}], X[:8], Y[:8], width=4, theory="yes")
+    with pytest.raises(ValueError, match="theory=True needs plain deep_mlp settings"):
+        layer_profiles([{"depth": 2, "batch_norm": True}], X[:8], Y[:8], width=4, theory=True)

@@ -49,6 +49,37 @@ def test_panels_and_colours():
     assert spec["hconcat"][0]["encoding"]["color"]["scale"]["range"] == ["#0072B2"]
 
 
+def test_each_panel_carries_only_its_rows_without_the_panel_column():
+    data = pd.concat([DATA.assign(signal="gradient"), DATA.assign(signal="spread", norm=DATA.norm * 10)])
+    spec = _spec(profile_chart(data, [select("act", ["relu", "tanh"], "relu")], x="layer", y="norm", color="net",
+                               panel="signal", x_title="layer", y_titles="n"))
+    first, second = (p["data"]["values"].splitlines() for p in spec["hconcat"])
+    assert first[0] == second[0] == "act,layer,norm,net"
+    assert "relu,1,1.0,a" in first and "relu,1,10.0,a" in second and "relu,1,10.0,a" not in first
+
+
+def test_x_upto_hides_the_layers_above_the_sliders_value():
+    data = DATA.assign(depth=[None] * 6)             # one curve for every depth, cut at the chosen one
+    spec = _spec(profile_chart(data, [slider("depth", 2, 4, 2, 2)], x="layer", y="norm", color="act",
+                               x_title="layer", y_titles="norm", x_upto="depth"))
+    assert 'toNumber(datum[\\"layer\\"]) <= depth' in json.dumps(spec)
+    with pytest.raises(ValueError, match="x_upto must name one of the sliders"):
+        profile_chart(data, [select("act", ["relu", "tanh"], "relu")], x="layer", y="norm", color="net",
+                      x_title="layer", y_titles="norm", x_upto="act")
+
+
+def test_dashed_values_get_a_dash_pattern_and_the_others_a_solid_line():
+    data = pd.concat([DATA.assign(net="measured"), DATA.assign(net="theory")])
+    spec = _spec(profile_chart(data, [select("act", ["relu", "tanh"], "relu")], x="layer", y="norm", color="net",
+                               x_title="layer", y_titles="norm", dashed=["theory"]))
+    dash = spec["encoding"]["strokeDash"]["scale"]
+    assert dash["domain"] == ["measured", "theory"] and dash["range"] == [[1, 0], [5, 3]]
+    with pytest.raises(ValueError, match="dashed must name values of the column 'net'"):
+        profile_chart(data, [], x="layer", y="norm", color="net", x_title="l", y_titles="n", dashed=["theroy"])
+    with pytest.raises(TypeError, match="dashed must be a list"):
+        profile_chart(data, [], x="layer", y="norm", color="net", x_title="l", y_titles="n", dashed="theory")
+
+
 def test_a_control_can_also_be_the_colour():
     spec = _spec(profile_chart(DATA, [select("act", ["relu", "tanh"], "relu")], x="layer", y="norm", color="act",
                                x_title="layer", y_titles="norm", colors={"relu": "#0072B2", "tanh": "#E69F00"}))

@@ -511,8 +511,8 @@ def centred_difference(f: Callable[[np.ndarray], float], v: Any,
     """∂f/∂v for a function f from an array v to a number, by centred differences,
     (f(v + ε e_i) − f(v − ε e_i)) / 2ε for one entry v_i at a time, in float64.
 
-    Its error is absolute: about ε² |f‴| / 6 (truncation) + u |f| / ε (rounding, with
-    u = 2⁻⁵³ ≈ 1.1e-16); smallest near ε = 1e-5 when f and f‴ are of order one.
+    Its error is absolute: about ``ε² |f‴| / 6`` (truncation) + ``u |f| / ε`` (rounding,
+    with u = 2⁻⁵³ ≈ 1.1e-16); smallest near ε = 1e-5 when f and f‴ are of order one.
 
     Example:
         >>> centred_difference(lambda v: float(np.sum(v ** 2)), [1.0, -2.0]).round(6)

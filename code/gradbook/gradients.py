@@ -331,44 +331,77 @@ def lstm_paths(steps: int = 100, units: int = 64, *, input_dim: int = 8, forget_
                      name=f"lstm_paths(forget_bias={forget_bias:g})")
 
 
-def layer_profiles(settings: Any, x: Any, y: Any, **common: Any) -> pd.DataFrame:
-    """For every setting of a grid, a freshly built ``deep_mlp``'s per-layer gradient norm and across-sample spread.
+def layer_profiles(settings: Any, x: Any, y: Any, *, theory: bool = False, **common: Any) -> pd.DataFrame:
+    """For every setting of a grid, a ``deep_mlp``'s per-layer gradient norm and forward signal at initialisation.
 
     Each setting is a dict of ``gradbook.models.deep_mlp`` arguments (``depth``, ``activation``, ``initializer`` …)
-    merged over ``common``; the network is measured at initialisation on the batch ``(x, y)``, eagerly (one forward
-    and backward pass each, no tracing), as ``layer_gradient_norms`` and ``activation_stats`` measure it. The result
-    feeds a kernel-free explorer (``gradbook.viz.vega``): one row per setting and hidden layer.
+    merged over ``common``, plus optionally ``scale``: a factor for every weight matrix, as in
+    ``gradbook.theory.mean_field``. The network is measured on the batch ``(x, y)``, eagerly (one forward and
+    backward pass each, no tracing), as ``layer_gradient_norms`` and ``activation_stats`` measure it; consecutive
+    settings that differ only in ``scale`` share one network, rescaled from its initial weights. The result feeds a kernel-free
+    explorer (``gradbook.viz.vega``): one row per setting and hidden layer.
 
     Args:
-        settings: a list of dicts of ``deep_mlp`` arguments, each with at least ``depth``.
+        settings: a list of dicts of ``deep_mlp`` arguments, each with at least ``depth``, and optionally ``scale``.
         x, y: the batch and its labels.
+        theory: also give mean-field theory's predictions (``gradbook.theory.mean_field``, for the batch's mean
+            square): ``grad_norm_theory``, anchored at the measured last hidden layer, and ``std_theory``.
         **common: ``deep_mlp`` arguments shared by every setting (``width``, ``input_dim``, ``seed`` …).
 
     Returns:
         A DataFrame with the settings' keys as columns, then ``layer`` (1 = next to the input), ``grad_norm``
-        (‖∂ℒ/∂W^l‖) and ``spread`` (the std of layer l's activations across the samples, averaged over units).
+        (‖∂ℒ/∂W^l‖), ``spread`` (the std of layer l's activations across the samples, averaged over units) and
+        ``std`` (of all its activations), and with ``theory=True`` the two predictions.
 
     Example:
         >>> import numpy as np
         >>> x, y = np.random.default_rng(0).uniform(size=(16, 8)), np.arange(16) % 10
-        >>> grid = [{"depth": 2, "activation": a} for a in ("relu", "tanh")]
-        >>> layer_profiles(grid, x, y, width=4, input_dim=8).shape
-        (4, 5)
+        >>> grid = [{"depth": 2, "activation": a, "scale": s} for a in ("relu", "tanh") for s in (1.0, 2.0)]
+        >>> profiles = layer_profiles(grid, x, y, width=4, input_dim=8, theory=True)
+        >>> profiles.shape, list(profiles.columns[3:])
+        ((8, 9), ['layer', 'grad_norm', 'spread', 'std', 'grad_norm_theory', 'std_theory'])
     """
     from gradbook.models import deep_mlp
+    from gradbook.theory import mean_field
 
     if isinstance(settings, (dict, str)) or not hasattr(settings, "__iter__"):
         raise type_error("settings", "a list of dicts of deep_mlp arguments", settings)
+    theory = flag("theory", theory)
+    x_second = float(np.mean(numeric("x", x).astype(np.float64) ** 2)) if theory else None
+    built: dict[str, tuple[Any, list[np.ndarray]]] = {}
     rows = []
     for setting in settings:
         instance("settings[...]", setting, dict, "a dict of deep_mlp arguments")
-        model = deep_mlp(**{**common, **setting})
-        depth = int(setting.get("depth", common.get("depth")))
+        arguments = {**common, **setting}
+        scale = number("scale", arguments.pop("scale", 1.0), above=0)
+        key = repr(sorted(arguments.items(), key=lambda item: item[0]))
+        if key not in built:
+            model = deep_mlp(**arguments)
+            built = {key: (model, [layer.kernel.numpy() for layer in kernel_layers(model)])}  # one network at a time
+        model, initial = built[key]
+        for layer, kernel in zip(kernel_layers(model), initial):
+            layer.kernel.assign(kernel * np.float32(scale))
+        depth = int(arguments["depth"])
+        if theory and (arguments.get("batch_norm") or arguments.get("residual")):
+            raise ValueError("theory=True needs plain deep_mlp settings: mean-field theory here has no batch_norm or "
+                             f"residual; got {setting}")
         hidden = [f"dense_{k}" for k in range(1, depth + 1)]
         norms = layer_gradient_norms(model, x, y, compiled=False)[hidden]
-        spread = activation_stats(model, x)["spread"].iloc[:depth]
-        for layer, (norm, value) in enumerate(zip(norms, spread), start=1):
-            rows.append({**setting, "layer": layer, "grad_norm": float(norm), "spread": float(value)})
+        stats = activation_stats(model, x).iloc[:depth]
+        if theory:
+            predicted = mean_field(depth, model.get_layer("dense_1").units, arguments.get("activation", "sigmoid"),
+                                   arguments.get("initializer", "glorot_uniform"),
+                                   weight_std=arguments.get("weight_std"), scale=scale,
+                                   input_dim=int(model.inputs[0].shape[-1]),
+                                   num_classes=int(model.outputs[0].shape[-1]), input_second_moment=x_second)
+            grad_theory = predicted["grad_norm"].to_numpy() * float(norms.iloc[-1])
+        for k in range(depth):
+            row = {**setting, "layer": k + 1, "grad_norm": float(norms.iloc[k]),
+                   "spread": float(stats["spread"].iloc[k]), "std": float(stats["std"].iloc[k])}
+            if theory:
+                row.update(grad_norm_theory=float(grad_theory[k]),
+                           std_theory=float(predicted["act_std"].iloc[k]))
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -70,3 +70,15 @@ def test_page_weights_are_reported_and_explorer_data_stay_small():
     (HTML.parent / "page-weights.txt").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))
     assert not too_big, too_big
+
+
+# Every chapter with a knob carries a kernel-free explorer for it (the knob in brackets).
+KNOBS = {"01_background": "depth", "03b_gradient_descent": "learning rate, feature scaling",
+         "04b_backward_forward": "depth, activation, weight scale", "06a_activations_init": "activation, initialiser",
+         "06b_normalization_residual": "BatchNorm, residual, depth", "06c_clipping_recurrent": "clipping, forget bias"}
+
+
+def test_every_page_with_a_knob_has_a_kernel_free_explorer():
+    missing = [f"{name} ({knob})" for name, knob in KNOBS.items()
+               if 'class="vega-explorer"' not in (HTML / "chapters" / f"{name}.html").read_text()]
+    assert not missing, f"pages without a kernel-free explorer: {missing}"

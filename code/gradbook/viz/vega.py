@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gradbook._validate import instance, integer, number, one_of
+from gradbook._validate import instance, integer, number, one_of, type_error
 
 MAX_BYTES = 300_000
 """The largest inline spec (data included) an explorer may carry, in bytes: it is downloaded with the page."""
@@ -155,8 +155,8 @@ def _compact(data: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
 
 def profile_chart(data: pd.DataFrame, controls: Sequence[Control], *, x: str, y: str, color: str,
                   panel: str | None = None, x_title: str, y_titles: Mapping[str, str] | str,
-                  colors: Mapping[str, str] | None = None, log_y: bool = True, width: int = 300,
-                  height: int = 220, title: str | None = None) -> Any:
+                  colors: Mapping[str, str] | None = None, dashed: Sequence[str] = (), log_y: bool = True,
+                  x_upto: str | None = None, width: int = 300, height: int = 220, title: str | None = None) -> Any:
     """Curves of ``y`` against ``x``, one line per ``color`` value, one panel per ``panel`` value, showing only the
     rows whose control columns equal the controls' current values.
 
@@ -171,7 +171,11 @@ def profile_chart(data: pd.DataFrame, controls: Sequence[Control], *, x: str, y:
         x_title: the x axis' title.
         y_titles: the y axis' title, or one per panel value.
         colors: a colour per ``color`` value (the book's palette); by default Vega's.
+        dashed: ``color`` values drawn dashed (a prediction next to a measurement).
         log_y: a logarithmic y axis (rows with ``y <= 0`` or non-finite are left out).
+        x_upto: the name of a slider: rows whose ``x`` exceeds its value are hidden. With it, curves that do not
+            depend on that control (e.g. a network's forward signal, the same for its first ``depth`` layers at any
+            depth) are stored once, for its largest value, and shared.
         width, height: of one panel, in pixels.
         title: the chart's title.
 
@@ -206,17 +210,32 @@ def profile_chart(data: pd.DataFrame, controls: Sequence[Control], *, x: str, y:
         rows[control.name] = rows[control.name].astype(object).where(rows[control.name].notna(), SHARED)
     keep = " && ".join(f"(datum[{json.dumps(c.name)}] == {json.dumps(SHARED)} || datum[{json.dumps(c.name)}] == "
                        f"{c.name})" for c in controls) or "true"
+    if x_upto is not None:
+        sliders = [c.name for c in controls if c.kind == "slider"]
+        instance("x_upto", x_upto, str, "the name of a slider")
+        if x_upto not in sliders:
+            raise ValueError(f"x_upto must name one of the sliders {sliders}; got {x_upto!r}")
+        keep += f" && toNumber(datum[{json.dumps(x)}]) <= {x_upto}"
     domain = list(dict.fromkeys(rows[color]))
     scale = alt.Scale(domain=domain, range=[colors[d] for d in domain]) if colors else alt.Undefined
+    if isinstance(dashed, str):
+        raise type_error("dashed", f"a list of {color} values", dashed)
+    unknown = [d for d in dashed if d not in domain]
+    if unknown:
+        raise ValueError(f"dashed must name values of the column {color!r} ({domain}); got {unknown}")
+    dash = alt.StrokeDash(f"{color}:N", scale=alt.Scale(domain=domain, range=[[5, 3] if d in dashed else [1, 0]
+                                                                               for d in domain]), legend=None)
+    axis = alt.Axis(format=".0e") if log_y else alt.Undefined
 
     def one(panel_value: Any | None) -> Any:
-        part = rows if panel_value is None else rows[rows[panel] == panel_value]
+        part = rows if panel_value is None else rows[rows[panel] == panel_value].drop(columns=panel)  # one value
         y_title = y_titles if isinstance(y_titles, str) else y_titles[panel_value]
         inline = alt.Data(values=part.to_csv(index=False), format=alt.DataFormat(type="csv"))  # compact
         return alt.Chart(inline).transform_filter(keep).mark_line(point=alt.OverlayMarkDef(size=18)).encode(
             x=alt.X(f"{x}:Q", title=x_title),
-            y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log" if log_y else "linear")),
+            y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log" if log_y else "linear"), axis=axis),
             color=alt.Color(f"{color}:N", scale=scale, title=None, legend=alt.Legend(orient="bottom")),
+            strokeDash=dash,
             tooltip=[alt.Tooltip(f"{x}:Q"), alt.Tooltip(f"{y}:Q", format=".3~g"), alt.Tooltip(f"{color}:N")],
         ).properties(width=width, height=height)
 
