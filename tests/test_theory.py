@@ -182,3 +182,21 @@ def test_bad_arguments_raise_value_errors_naming_them(call, match):
 def test_wrong_types_raise_type_errors_naming_them(call, match):
     with pytest.raises(TypeError, match=match):
         call()
+
+
+def test_mean_field_takes_one_width_per_layer():
+    same = mean_field(5, 64, "relu", "glorot_uniform", input_dim=9)
+    assert np.allclose(mean_field(5, [64] * 5, "relu", "glorot_uniform", input_dim=9), same)
+    assert np.allclose(mean_field(5, np.array([64] * 5), "relu", "glorot_uniform", input_dim=9), same)
+    # a conv stack: 3×3 kernels, channels 1 → 16 → 16 → 32 (fan-in and fan-out k²C): Glorot's n·Var(W) is
+    # 2·144/(144 + 144) = 1 between equal widths and 2·144/(144 + 288) = 2/3 where the channels double
+    conv = mean_field(3, [9 * 16, 9 * 16, 9 * 32], "relu", "glorot_uniform", input_dim=9, input_second_moment=0.1)
+    q = conv["q"].to_numpy()
+    assert q[0] == pytest.approx(9 * 2 / (9 + 144) * 0.1)
+    assert q[1] / q[0] == pytest.approx(0.5) and q[2] / q[1] == pytest.approx(2 / 3 * 0.5)
+    he = mean_field(3, [9 * 16, 9 * 16, 9 * 32], "relu", "he_normal", input_dim=9)["q"].to_numpy()
+    assert np.allclose(he[1:] / he[:-1], 1.0)  # He: fan-in · Var(W) = 2 whatever the widths
+    with pytest.raises(ValueError, match="width must be an integer >= 1 or a list of depth = 3 of them; got 2 widths"):
+        mean_field(3, [16, 16], "relu")
+    with pytest.raises(ValueError, match="width must be a list of integers >= 1"):
+        mean_field(2, [16, 0], "relu")

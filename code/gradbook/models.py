@@ -17,7 +17,7 @@ from keras import layers
 
 from gradbook._catalog import ACTIVATIONS, INITIALIZERS, initializer_spec
 from gradbook._keras import check_model
-from gradbook._validate import flag, integer, integers, number, one_of
+from gradbook._validate import flag, instance, integer, integers, number, one_of
 from gradbook.data import load_mnist, resolve_source, to_float
 from gradbook.repro import resolve_seed, set_seed
 
@@ -160,6 +160,104 @@ def seed_cnn(activation: str = "relu", *, extra_conv: int = 0, seed: int | None 
         layers.Dense(64, activation=activation, kernel_initializer=init(4), name="dense_1"),
         layers.Dense(10, activation="softmax", kernel_initializer=init(5), name="output"),
     ], name=name)
+
+
+def _stages(units: int) -> list[int]:
+    """How many convs (or residual blocks) each stage gets: ``units`` spread over ``min(3, units)`` stages as evenly
+    as possible, the extra ones going to the later (smaller, cheaper) stages."""
+    count = min(3, units)
+    return [units // count + (1 if s >= count - units % count else 0) for s in range(count)]
+
+
+def conv_net(depth: int, *, residual: bool = False, batch_norm: bool = False, width: int = 16,
+             initializer: str | float | keras.initializers.Initializer = "he_normal", seed: int | None = None,
+             name: str | None = None) -> keras.Model:
+    """A plain or residual ReLU CNN for 28×28×1 images with 10 logits: a stem conv, ``depth`` 3×3 convs in stages
+    that halve the resolution, global average pooling and a dense head; uncompiled.
+
+    ``depth`` counts the 3×3 convs after the stem; the stem, the 1×1 shortcuts and the dense head are not counted.
+    The convs are spread over ``min(3, depth)`` stages (``min(3, depth // 2)`` with ``residual``) as evenly as
+    possible, the extra ones in the later stages; stage ``s`` (from 1) has ``width · 2^(s−1)`` channels, and the first
+    conv of every stage after the first has stride 2 (28×28 → 14×14 → 7×7). Every conv is 3×3 with ``"same"``
+    padding and is followed by ReLU; all kernels, the head's included, are drawn from ``initializer`` (He's by
+    default: fan-in ``3·3·C_in``).
+
+    Layers, in order (``k`` numbers the 3×3 convs from 1 to ``depth``, the same in a plain and a residual network):
+
+    - ``stem`` (3×3, ``width`` channels) → ``stem_bn`` → ``stem_act``;
+    - plain: ``conv_k`` → ``bn_k`` → ``act_k`` for every ``k``;
+    - ``residual=True``: block ``b`` holds ``conv_{2b−1}`` and ``conv_{2b}`` (He et al. 2016's basic block):
+      ``conv_{2b−1}`` → ``bn_{2b−1}`` → ``act_{2b−1}`` → ``conv_{2b}`` → ``bn_{2b}``, plus the shortcut, then
+      ``add_b`` → ``act_{2b}``. The shortcut is the identity, except in the first block of a stage after the first,
+      where the shape changes: there it is a 1×1 convolution with stride 2, ``proj_b`` (→ ``proj_bn_b``);
+    - ``pool`` (global average) → ``logits`` (10 units, linear: pair it with a loss ``from_logits=True``).
+
+    The ``bn_*`` layers (BatchNormalization, after the conv and before the ReLU) exist only with ``batch_norm=True``;
+    a conv followed by BN has no bias (BN's shift β replaces it). BN's moving averages use ``momentum=0.9`` (PyTorch's
+    default, and He et al.'s) instead of Keras' 0.99, which needs thousands of steps to forget its initial statistics. Without BN the last conv of every residual branch,
+    ``conv_{2b}``, starts at zero, as ``deep_mlp``'s branches do: each block then starts as the identity (or as its
+    projection), where a branch at He's scale would double the signal's variance at every block. With BN every conv
+    is drawn from ``initializer`` and BN sets each branch's scale, as in He et al.
+
+    Args:
+        depth: the number of 3×3 convs after the stem, >= 1; with ``residual``, an even number >= 2 (two per block).
+        residual: group the convs into residual blocks.
+        batch_norm: BatchNormalization after every conv, before its ReLU.
+        width: the channels of the stem and of the first stage, >= 1 (doubled at each later stage).
+        initializer: one of ``INITIALIZERS``, a float (std of N(0, std²)), or a Keras initializer.
+        seed: seed of the initializers (each layer gets ``seed`` plus its own offset); ``None`` draws fresh weights.
+        name: the model's name (default ``conv_{depth}``, with ``_res`` and ``_bn`` as they apply).
+
+    Example:
+        >>> model = conv_net(4, residual=True, width=4, seed=0)
+        >>> model.output_shape, model.count_params(), [l.name for l in model.layers if l.name.startswith("proj")]
+        ((None, 10), 1346, ['proj_2'])
+    """
+    depth = integer("depth", depth)
+    residual, batch_norm = flag("residual", residual), flag("batch_norm", batch_norm)
+    if residual and depth % 2:
+        raise ValueError(f"depth must be an even integer >= 2 when residual=True (two 3×3 convs per block); got {depth}")
+    width = integer("width", width)
+    make_initializer(initializer, seed)  # validate once, before building anything
+    if name is not None:
+        instance("name", name, str, "a string")
+    seed = resolve_seed(seed)
+
+    def conv(h: Any, channels: int, label: str, offset: int, *, stride: int = 1, size: int = 3,
+             zero: bool = False) -> Any:
+        init = "zeros" if zero else make_initializer(initializer, None if seed is None else seed + offset)
+        return layers.Conv2D(channels, size, strides=stride, padding="same", use_bias=not batch_norm,
+                             kernel_initializer=init, name=label)(h)
+
+    def norm(h: Any, label: str) -> Any:
+        return layers.BatchNormalization(momentum=0.9, name=label)(h) if batch_norm else h
+
+    inputs = keras.Input((28, 28, 1), name="image")
+    h = layers.Activation("relu", name="stem_act")(norm(conv(inputs, width, "stem", 0), "stem_bn"))
+    k = 0
+    for s, units in enumerate(_stages(depth // 2 if residual else depth)):
+        channels = width * 2 ** s
+        for u in range(units):
+            stride = 2 if s > 0 and u == 0 else 1
+            if not residual:
+                k += 1
+                h = conv(h, channels, f"conv_{k}", k, stride=stride)
+                h = layers.Activation("relu", name=f"act_{k}")(norm(h, f"bn_{k}"))
+                continue
+            b = k // 2 + 1
+            branch = conv(h, channels, f"conv_{k + 1}", k + 1, stride=stride)
+            branch = layers.Activation("relu", name=f"act_{k + 1}")(norm(branch, f"bn_{k + 1}"))
+            branch = norm(conv(branch, channels, f"conv_{k + 2}", k + 2, zero=not batch_norm), f"bn_{k + 2}")
+            shortcut = h
+            if stride != 1 or h.shape[-1] != channels:
+                shortcut = norm(conv(h, channels, f"proj_{b}", 1000 + b, stride=stride, size=1), f"proj_bn_{b}")
+            h = layers.Activation("relu", name=f"act_{k + 2}")(layers.Add(name=f"add_{b}")([shortcut, branch]))
+            k += 2
+    h = layers.GlobalAveragePooling2D(name="pool")(h)
+    outputs = layers.Dense(10, kernel_initializer=make_initializer(
+        initializer, None if seed is None else seed + depth + 1), name="logits")(h)
+    default = f"conv_{depth}" + ("_res" if residual else "") + ("_bn" if batch_norm else "")
+    return keras.Model(inputs, outputs, name=name or default)
 
 
 def init_residual_branches(model: keras.Model, initializer: str | float | keras.initializers.Initializer = "he_normal",

@@ -25,13 +25,14 @@ from __future__ import annotations
 import math
 from contextlib import nullcontext
 from functools import lru_cache
+from collections.abc import Sequence
 from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from gradbook._catalog import ACTIVATIONS, INITIALIZERS, base_variance, initializer_spec
-from gradbook._validate import integer, number, one_of, type_error
+from gradbook._validate import integer, integers, number, one_of, type_error
 from gradbook.repro import resolve_seed
 
 try:  # installed with scikit-learn (a dependency of mlxtend); optional
@@ -174,13 +175,19 @@ def weight_variance(initializer: str | float, fan_in: int, fan_out: int, *, weig
     return base * scale ** 2
 
 
-def mean_field(depth: int, width: int = 256, activation: str = "sigmoid", initializer: str | float = "glorot_uniform",
-               *, weight_std: float | None = None, scale: float = 1.0, input_dim: int = 784, num_classes: int = 10,
-               input_second_moment: float = 1.0) -> pd.DataFrame:
+def mean_field(depth: int, width: int | Sequence[int] = 256, activation: str = "sigmoid",
+               initializer: str | float = "glorot_uniform", *, weight_std: float | None = None, scale: float = 1.0,
+               input_dim: int = 784, num_classes: int = 10, input_second_moment: float = 1.0) -> pd.DataFrame:
     """The mean-field prediction for ``deep_mlp(depth, width, activation, initializer)``, one row per hidden layer.
 
+    ``width`` may also be a list of ``depth`` widths, one per hidden layer. A convolution with a k×k kernel and
+    ``C_in`` → ``C_out`` channels has the fan-in ``k²C_in`` and (for Keras' initializers) the fan-out ``k²C_out``, so a
+    stack of them follows the same forward recursion as dense layers of widths ``k²C_l`` after an input of size
+    ``k²C_0`` — up to the zero padding at the borders, which the recursion ignores.
+
     Args:
-        depth, width, activation, initializer, weight_std, input_dim, num_classes: as in ``deep_mlp``.
+        depth, activation, initializer, weight_std, input_dim, num_classes: as in ``deep_mlp``.
+        width: units per hidden layer (as in ``deep_mlp``), or a list of ``depth`` such numbers.
         scale: a factor applied to every weight matrix (1 = the initializer as it is).
         input_second_moment: the mean of ``x²`` over the input's components (≈ 0.11 for MNIST scaled to [0, 1]).
 
@@ -195,11 +202,18 @@ def mean_field(depth: int, width: int = 256, activation: str = "sigmoid", initia
         >>> float(mf["grad_norm"].iloc[1])          # ReLU + He: every hidden layer the same
         1.0
     """
-    depth, width = integer("depth", depth), integer("width", width)
+    depth = integer("depth", depth)
+    if isinstance(width, (Sequence, np.ndarray)) and not isinstance(width, str):
+        widths = list(integers("width", width, minimum=1))
+        if len(widths) != depth:
+            raise ValueError(f"width must be an integer >= 1 or a list of depth = {depth} of them; got {len(widths)} "
+                             f"widths")
+    else:
+        widths = [integer("width", width)] * depth
     input_dim, num_classes = integer("input_dim", input_dim), integer("num_classes", num_classes)
     one_of("activation", activation, ACTIVATIONS)
     m_prev = number("input_second_moment", input_second_moment, above=0)
-    sizes = [input_dim] + [width] * depth + [num_classes]
+    sizes = [input_dim] + widths + [num_classes]
     var = [weight_variance(initializer, sizes[k], sizes[k + 1], weight_std=weight_std, scale=scale)
            for k in range(depth + 1)]  # var[k] belongs to the kernel (sizes[k], sizes[k+1]): dense_{k+1}, then logits
     rows, second = [], [m_prev]  # second[l] = E[a_l²], with a_0 = the input
@@ -219,7 +233,7 @@ def mean_field(depth: int, width: int = 256, activation: str = "sigmoid", initia
             delta2[layer - 1] = below
         frame["delta_rms"] = np.sqrt(delta2)
         # ‖∂ℒ/∂W^l‖² = ‖a^{l-1}‖² ‖δ^l‖² = n_{l-1} E[(a^{l-1})²] · n_l E[(δ^l)²]
-        grad = np.sqrt(np.array(sizes[:depth]) * np.array(second[:depth]) * width * delta2)
+        grad = np.sqrt(np.array(sizes[:depth]) * np.array(second[:depth]) * np.array(widths) * delta2)
         frame["grad_norm"] = grad / grad[-1]
     return frame
 
