@@ -44,6 +44,24 @@ def test_notebook_is_stored_clean_and_checks_its_claims(nb):
         assert "default_rng(" not in source, "seed NumPy with gradbook.repro.rng(seed), so GRADBOOK_SEED_SHIFT reaches it"
 
 
+HIDDEN = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_visible_code_fits_the_page_and_figure_code_is_folded(nb):
+    """Code a reader sees unfolded fits the text column (88 characters at 1366 px); code that only draws a figure
+    (it glues one) sits behind a toggle, or is the teaching code of an explorer that the page also shows."""
+    for index, cell in enumerate(json.loads(nb.read_text())["cells"]):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell["cell_type"] != "code" or tags & HIDDEN:
+            continue
+        source = "".join(cell["source"])
+        long = [line for line in source.splitlines() if len(line) > 88]
+        assert not long, f"cell {index}: a visible line of {len(long[0])} characters: {long[0]!r}"
+        if 'glue("fig_' in source and "Explorer(" not in source:
+            raise AssertionError(f"cell {index} draws a figure in view: tag it hide-input")
+
+
 def _repository_url():
     match = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.MULTILINE)
     assert match, "_config.yml has no repository url"
