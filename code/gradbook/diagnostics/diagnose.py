@@ -19,7 +19,7 @@ import tensorflow as tf
 from gradbook._keras import (all_layers, check_batch, check_model, check_targets, kept_state, resolve_loss,
                              tap_activations)
 from gradbook._validate import instance, number, one_of, type_error
-from gradbook.gradients import _measured_layers, first_last_ratio
+from gradbook.gradients.layers import _measured_layers, first_last_ratio
 
 BOOK_URL = "https://deep-gradients.github.io/deep-gradients/"
 """The published book, the GitHub Pages site of the repository named in the book's ``_config.yml``."""

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from gradbook._validate import flag, integer
 from gradbook.diagnostics.diagnose import BOOK_SECTIONS, _name_list
-from gradbook.gradients import _measured_layers, kernel_layers
+from gradbook.gradients.layers import _measured_layers, kernel_layers
 
 
 def _kernel_variable(layer: keras.layers.Layer) -> Any:

@@ -1,16 +1,13 @@
-"""gradbook.gradients: per-layer gradient norms, activation statistics, dy/dx along a line, gradients through time,
-recurrent gates, input gradients, batch normalisation's forward and backward pass."""
+"""gradbook.gradients.layers: per-layer gradient norms, activation statistics, dy/dx along a line, autocorrelation,
+and the per-layer profiles of a grid of networks."""
 import keras
 import numpy as np
 import pandas as pd
 import pytest
-import tensorflow as tf
 
-from gradbook.gradients import (BatchNormPass, activation_stats, autocorrelation, batch_norm_backward,
-                                batch_norm_forward, first_last_ratio, gradient_along_line, gradient_through_time,
-                                input_gradients, kernel_layers, layer_gradient_norms, layer_profiles, lstm_paths,
-                                recurrent_gates)
-from gradbook.models import deep_mlp, recurrent_layer, seed_cnn
+from gradbook.gradients import (activation_stats, autocorrelation, first_last_ratio, gradient_along_line,
+                                kernel_layers, layer_gradient_norms, layer_profiles)
+from gradbook.models import deep_mlp, seed_cnn
 from gradbook.theory import mean_field
 
 RNG = np.random.default_rng(0)
@@ -235,74 +232,6 @@ def test_autocorrelation_rejects_bad_input(values, lag, error, match):
         autocorrelation(values, lag)
 
 
-# --- gradient_through_time ------------------------------------------------------------------------------------------
-
-def test_gradient_through_time_matches_a_direct_jacobian():
-    norms = gradient_through_time("simple_rnn", steps=6, units=3, input_dim=2, seed=4)
-    layer = recurrent_layer("simple_rnn", 3, seed=4)
-    x = tf.constant(np.random.default_rng(4).normal(size=(1, 6, 2)), dtype="float32")
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        h = layer(x)
-    jac = tape.jacobian(h, x).numpy()[0, :, 0]  # (units, steps, input_dim)
-    np.testing.assert_allclose(norms, np.sqrt((jac ** 2).sum(axis=(0, 2))), rtol=1e-4)
-
-
-def test_forget_bias_lengthens_the_lstm_memory():
-    short = gradient_through_time("lstm", steps=30, units=8, forget_bias=0.0)
-    long = gradient_through_time("lstm", steps=30, units=8, forget_bias=4.0)
-    assert long[0] / long[-1] > 100 * short[0] / short[-1]
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    ({"cell": "transformer"}, "cell must be one of"),
-    ({"cell": "gru", "steps": 1}, "steps must be an integer >= 2"),
-    ({"cell": "lstm", "input_dim": 0}, "input_dim must be an integer >= 1"),
-])
-def test_gradient_through_time_rejects_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        gradient_through_time(**kwargs)
-
-
-# --- lstm_paths ----------------------------------------------------------------------------------------------------
-
-def _keras_lstm_state_jacobian(forget_bias):
-    """J_2 = d(h_2, c_2)/d(h_1, c_1) of the layer lstm_paths(steps=2, units=3) builds, by TensorFlow's autodiff."""
-    from gradbook.gradients import _recurrent_at_init
-
-    layer, x_one = _recurrent_at_init("lstm", 2, 3, 8, forget_bias, 0, "float32")
-    cell, x = layer.cell, tf.constant(x_one, tf.float32)
-    _, (h1, c1) = cell(x[:, 0], [tf.zeros((1, 3)), tf.zeros((1, 3))])
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch([h1, c1])
-        _, (h2, c2) = cell(x[:, 1], [h1, c1])
-    blocks = [[tape.jacobian(a, b).numpy()[0, :, 0, :] for b in (h1, c1)] for a in (h2, c2)]
-    return np.block(blocks)
-
-
-@pytest.mark.parametrize("forget_bias", [1.0, 3.0])
-def test_lstm_paths_jacobian_matches_autodiff(forget_bias):
-    """With two steps the full path is J_2 alone: its largest singular value must be TensorFlow's."""
-    paths = lstm_paths(steps=2, units=3, forget_bias=forget_bias)
-    expected = np.linalg.norm(_keras_lstm_state_jacobian(forget_bias), 2)
-    assert paths["state_path"] == pytest.approx(expected, rel=1e-4)
-    assert paths["step_gain"] == pytest.approx(expected, rel=1e-4)
-
-
-def test_lstm_paths_cell_path_is_the_product_of_forget_gates():
-    short, long = lstm_paths(steps=20, units=8, forget_bias=0.0), lstm_paths(steps=20, units=8, forget_bias=4.0)
-    assert short["forget_gate"] < 0.6 < 0.95 < long["forget_gate"] < 1
-    assert short["cell_path"] < long["cell_path"] < 1
-    assert long["cell_path"] == pytest.approx(long["forget_gate"] ** 19, rel=0.5)  # 19 gates, each near the mean
-
-
-def test_lstm_paths_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="steps must be an integer >= 2"):
-        lstm_paths(steps=1)
-    with pytest.raises(TypeError, match="forget_bias"):
-        lstm_paths(forget_bias="3")
-
-
 # --- layer_profiles --------------------------------------------------------------------------------------------------
 
 def test_layer_profiles_are_the_measurements_of_each_setting():
@@ -325,171 +254,6 @@ def test_layer_profiles_rejects_a_setting_that_is_not_a_dict():
     with pytest.raises(TypeError, match=r"settings\[...\] must be a dict"):
         layer_profiles([("depth", 2)], X[:8], Y[:8])
 
-
-# --- recurrent_gates -------------------------------------------------------------------------------------------------
-
-def _random_weights(layer, seed):
-    """Replace every weight of a built layer by N(0, 0.5²) draws, biases included, so no gate sits at σ(0)."""
-    rng = np.random.default_rng(seed)
-    layer.set_weights([rng.normal(0, 0.5, size=w.shape).astype("float32") for w in layer.get_weights()])
-
-
-@pytest.mark.parametrize("make", [
-    lambda: keras.layers.LSTM(4, return_sequences=True, return_state=True),
-    lambda: keras.layers.GRU(4, return_sequences=True, return_state=True),
-    lambda: keras.layers.GRU(4, return_sequences=True, return_state=True, reset_after=False),
-], ids=["lstm", "gru", "gru_reset_before"])
-def test_recurrent_gates_reproduce_keras_states(make):
-    """The NumPy equations give Keras' own hidden states at every step (and the LSTM's last cell state)."""
-    x = np.random.default_rng(1).normal(size=(3, 7, 2)).astype("float32")
-    layer = make()
-    layer.build(x.shape)
-    _random_weights(layer, 2)
-    outputs = [o.numpy() for o in layer(x)]
-    gates = recurrent_gates(layer, x)
-    np.testing.assert_allclose(gates["h"], outputs[0], atol=2e-6)
-    if isinstance(layer, keras.layers.LSTM):
-        np.testing.assert_allclose(gates["c"][:, -1], outputs[2], atol=2e-6)
-        np.testing.assert_allclose(gates["c"][:, 1:], gates["f"][:, 1:] * gates["c"][:, :-1]
-                                   + gates["i"][:, 1:] * gates["c_tilde"][:, 1:], atol=1e-12)
-    else:
-        np.testing.assert_allclose(gates["h"][:, 1:], gates["z"][:, 1:] * gates["h"][:, :-1]
-                                   + (1 - gates["z"][:, 1:]) * gates["h_tilde"][:, 1:], atol=1e-12)
-    for key in ("i", "f", "o", "z", "r"):
-        if key in gates:
-            assert gates[key].min() > 0 and gates[key].max() < 1
-
-
-def test_recurrent_gates_of_a_fresh_lstm_start_at_the_forget_bias():
-    """Zero input and state: every gate is σ(its bias), and Keras' unit_forget_bias puts b_f = 1."""
-    gates = recurrent_gates(keras.layers.LSTM(3), np.zeros((1, 2, 5), "float32"))
-    np.testing.assert_allclose(gates["f"][0, 0], 1 / (1 + np.exp(-1.0)))
-    np.testing.assert_allclose(gates["i"][0, 0], 0.5)
-
-
-def test_recurrent_gates_reject_bad_arguments():
-    x = np.zeros((2, 3, 4), "float32")
-    with pytest.raises(TypeError, match="layer must be a keras.layers.LSTM or keras.layers.GRU"):
-        recurrent_gates(keras.layers.SimpleRNN(2), x)
-    with pytest.raises(ValueError, match=r"x must be a non-empty batch of sequences, shape \(n, T, features\)"):
-        recurrent_gates(keras.layers.GRU(2), x[0])
-    with pytest.raises(ValueError, match="layer must use Keras' default activations"):
-        recurrent_gates(keras.layers.GRU(2, activation="relu"), x)
-    built = keras.layers.LSTM(2)
-    built.build((2, 3, 4))
-    with pytest.raises(ValueError, match="x must have 4 features per step"):
-        recurrent_gates(built, np.zeros((2, 3, 5)))
-    with pytest.raises(TypeError, match="x must be an array of numbers"):
-        recurrent_gates(built, "sequence")
-
-
-# --- input_gradients -------------------------------------------------------------------------------------------------
-
-def test_input_gradients_of_a_linear_recurrence_are_powers_of_its_weight():
-    """h_T = Σ_t a^(T−t) x_t for a one-unit linear RNN with input weight 1, recurrent weight a and no bias."""
-    model = keras.Sequential([keras.Input((6, 1)), keras.layers.SimpleRNN(
-        1, activation="linear", kernel_initializer="ones", recurrent_initializer=keras.initializers.Constant(0.7))])
-    grads = input_gradients(model, np.random.default_rng(0).normal(size=(2, 6, 1)))
-    assert grads.dtype == np.float64 and grads.shape == (2, 6, 1)
-    np.testing.assert_allclose(grads[:, :, 0], np.tile(0.7 ** np.arange(5, -1, -1), (2, 1)), rtol=1e-6)
-
-
-def test_input_gradients_are_each_samples_own_jacobian():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(3), keras.layers.Dense(1)])
-    x = tf.constant(np.random.default_rng(1).normal(size=(3, 5, 2)), tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = model(x)
-    jacobian = tape.jacobian(y, x).numpy()[:, 0]  # (sample, sample', steps, features)
-    expected = np.stack([jacobian[k, k] for k in range(3)])
-    np.testing.assert_allclose(input_gradients(model, x.numpy()), expected, rtol=1e-5, atol=1e-7)
-    assert np.abs(jacobian[0, 1]).max() == 0  # one sample's output does not depend on another's input
-
-
-def test_input_gradients_reject_a_model_with_several_outputs():
-    model = keras.Sequential([keras.Input((4, 2)), keras.layers.GRU(2)])
-    with pytest.raises(ValueError, match="model must have one output value per sample"):
-        input_gradients(model, np.zeros((1, 4, 2)))
-    with pytest.raises(ValueError, match="x must be"):
-        input_gradients(keras.Sequential([keras.Input((4, 2)), keras.layers.GRU(1)]), np.zeros((1, 4, 3)))
-
-# --- batch_norm_forward / batch_norm_backward ----------------------------------------------------------------------
-
-def _keras_bn(x, gamma, beta, mean, var, momentum=0.9):
-    layer = keras.layers.BatchNormalization(momentum=momentum, dtype="float64")
-    layer.build(x.shape)
-    for variable, value in zip((layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance),
-                               (gamma, beta, mean, var)):
-        variable.assign(value)
-    return layer
-
-
-@pytest.mark.parametrize("shape", [(5, 4, 3, 2), (7, 3)])
-@pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_forward_and_backward_match_keras_and_autodiff(shape, training):
-    rng = np.random.default_rng(2)
-    c = shape[-1]
-    x = rng.normal(1.5, 2.0, size=shape)
-    gamma, beta = rng.uniform(0.5, 2, c), rng.normal(size=c)
-    mean, var = rng.normal(size=c), rng.uniform(0.5, 2, c)
-    layer = _keras_bn(x, gamma, beta, mean, var)
-    xt, dy = tf.constant(x), rng.normal(size=shape)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        y = layer(xt, training=training)
-        loss = tf.reduce_sum(y * dy)
-    dx_tf, dgamma_tf, dbeta_tf = tape.gradient(loss, [xt, layer.gamma, layer.beta])
-    bn = batch_norm_forward(x, gamma, beta, mean, var, training=training, momentum=0.9)
-    assert np.allclose(bn.y, y.numpy(), atol=1e-10)
-    assert np.allclose(bn.moving_mean, layer.moving_mean.numpy(), atol=1e-12)
-    assert np.allclose(bn.moving_var, layer.moving_variance.numpy(), atol=1e-12)
-    dx, dgamma, dbeta = batch_norm_backward(dy, bn, gamma)
-    for mine, theirs in ((dx, dx_tf), (dgamma, dgamma_tf), (dbeta, dbeta_tf)):
-        assert np.allclose(mine, theirs.numpy(), atol=1e-10)
-
-
-def test_batch_norm_statistics_are_per_channel_over_batch_and_pixels():
-    x = np.zeros((2, 2, 2, 2))
-    x[..., 0] = np.arange(8).reshape(2, 2, 2)  # channel 0: 0..7, channel 1: all zero
-    bn = batch_norm_forward(x, np.ones(2), np.zeros(2), np.zeros(2), np.ones(2), training=True, momentum=0.0)
-    assert np.allclose(bn.moving_mean, [3.5, 0.0]) and np.allclose(bn.moving_var, [np.var(np.arange(8)), 0.0])
-    assert np.allclose(bn.y[..., 0].mean(), 0) and np.allclose(bn.y[..., 1], 0)
-    inference = batch_norm_forward(x, np.ones(2), np.zeros(2), [1.0, 0.0], [4.0, 1.0], training=False)
-    assert np.allclose(inference.y[..., 0], (x[..., 0] - 1) / np.sqrt(4 + 1e-3))
-    assert np.allclose(inference.moving_mean, [1.0, 0.0])  # inference leaves the running statistics alone
-
-
-def test_batch_norm_backward_in_training_mode_is_blind_to_shifts_and_scales():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(6, 4, 4, 3))
-    bn = batch_norm_forward(x, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), training=True, epsilon=1e-12)
-    dx, _, _ = batch_norm_backward(np.ones_like(x) + 2 * bn.x_hat, bn, np.ones(3))
-    assert np.allclose(dx, 0, atol=1e-9)  # a shift and a stretch of the output are undone by the batch statistics
-    assert isinstance(bn, BatchNormPass) and bn.training
-
-
-def test_batch_norm_rejects_bad_arguments():
-    x, one, zero = np.ones((4, 3)), np.ones(3), np.zeros(3)
-    with pytest.raises(ValueError, match=r"gamma must hold one number per channel, shape \(3,\); got shape \(2,\)"):
-        batch_norm_forward(x, [1.0, 1.0], zero, zero, one, training=True)
-    with pytest.raises(ValueError, match="x must be a non-empty batch with channels last"):
-        batch_norm_forward(np.ones(3), one, zero, zero, one, training=True)
-    with pytest.raises(TypeError, match="training must be True or False"):
-        batch_norm_forward(x, one, zero, zero, one, training=1)
-    with pytest.raises(ValueError, match="momentum must be a finite number in \\[0, 1\\]; got 1.5"):
-        batch_norm_forward(x, one, zero, zero, one, training=True, momentum=1.5)
-    with pytest.raises(ValueError, match="epsilon must be a finite number > 0; got 0"):
-        batch_norm_forward(x, one, zero, zero, one, training=True, epsilon=0)
-    with pytest.raises(ValueError, match="moving_var must be variances >= 0"):
-        batch_norm_forward(x, one, zero, zero, -one, training=True)
-    with pytest.raises(ValueError, match="x must be finite numbers"):
-        batch_norm_forward(x * np.nan, one, zero, zero, one, training=True)
-    bn = batch_norm_forward(x, one, zero, zero, one, training=True)
-    with pytest.raises(TypeError, match="bn must be what batch_norm_forward returns"):
-        batch_norm_backward(x, (x,), one)
-    with pytest.raises(ValueError, match=r"dy must have the shape of the forward pass's output, \(4, 3\)"):
-        batch_norm_backward(np.ones((4, 2)), bn, one)
 
 def test_layer_profiles_scale_multiplies_the_initial_weights_and_theory_follows():
     """A setting's ``scale`` measures deep_mlp's network with every kernel multiplied by it; theory=True adds
