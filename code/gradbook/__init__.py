@@ -2,18 +2,21 @@
 
 Ten modules, by what they do (the chapters that use them in brackets):
 
-- ``data``: MNIST in Keras' layout, online or offline (``load_mnist``), and ``teacher_classification``, a task whose
-  answer is known [1–6].
-- ``models``: the book's networks (``deep_mlp``, ``seed_cnn``, ``trained_seed_cnn``, ``recurrent_layer``) and
-  ``layer_table`` [1–7].
-- ``gradients``: measuring — per-layer gradient norms, activation statistics, ``dy/dx`` along a line, gradients
-  through time [1, 4–6].
+- ``data``: MNIST in Keras' layout, online or offline (``load_mnist``), ``teacher_classification``, a task whose
+  answer is known, and ``adding_problem``, a task that needs a long memory [1–6].
+- ``models``: the book's networks (``deep_mlp``, ``seed_cnn``, ``trained_seed_cnn``, ``conv_net``,
+  ``recurrent_layer``) and ``layer_table`` [1–7].
+- ``gradients``: measuring — per-layer gradient norms, activation statistics, ``dy/dx`` along a line
+  (``gradients.layers``); gradients through time, recurrent gates, ``dŷ/dx_t`` (``gradients.recurrent``);
+  BatchNorm's forward and backward pass in NumPy (``gradients.normalization``) [1, 4–6].
 - ``diagnostics``: checking your own model — ``diagnose`` and the ``GradientMonitor`` callback [5, 6, 8].
 - ``theory``: the mean-field prediction of per-layer gains and gradient norms, and random Jacobians (NumPy) [4, 9].
 - ``backprop``: a fully-connected network and its gradients in NumPy, one function per step [2, 3].
-- ``training``: the book's training loop, the training-mode view, gradient clipping, the recurrent cliff [6].
+- ``training``: the book's training loop (SGD or Adam, cross-entropy or squared error), the training-mode view,
+  gradient clipping, the recurrent cliff [6].
 - ``frontiers``: the frontiers chapter's experiments — ``interpret``, ``compute``, ``precision``, ``transfer`` [7].
-- ``viz``: figures (``viz.plots``) and interactive explorers (``viz.explorers``); imported by notebooks only.
+- ``viz``: figures (``viz.plots``), live explorers (``viz.explorers``) and kernel-free ones (``viz.vega``); imported
+  by notebooks only.
 - ``repro``: seeds (``set_seed``, shifted by ``GRADBOOK_SEED_SHIFT``), the settings that change results, and the
   ``checks`` context manager of the book's check cells [all].
 
