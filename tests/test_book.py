@@ -62,6 +62,15 @@ def test_visible_code_fits_the_page_and_figure_code_is_folded(nb):
             raise AssertionError(f"cell {index} draws a figure in view: tag it hide-input")
 
 
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_literal_glue_name_is_glued_once(nb):
+    """myst-nb warns (and the build fails) when a page glues one name twice."""
+    names = re.findall(r"""glue\(\s*["']([^"'{}]+)["']""", "".join(
+        "".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"))
+    twice = sorted({n for n in names if names.count(n) > 1})
+    assert not twice, f"glued more than once: {twice}"
+
+
 def _repository_url():
     match = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.MULTILINE)
     assert match, "_config.yml has no repository url"
