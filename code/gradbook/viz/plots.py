@@ -260,14 +260,19 @@ def gate_diagram(cell: str, ax: plt.Axes | None = None) -> plt.Axes:
     path, sigmoid, tanh = OKABE_ITO["blue"], "#FBE3C2", "#CDEBDD"  # the direct path; light orange, light green
     thick = {"color": path, "width": 3.0}
     r = 0.17  # the radius of an operation circle
+
+    def direct_path(times: float, plus: float, before: str, after: str) -> None:
+        """The thick line at height 3 from ``before`` to ``after``, through a × at ``times`` and a + at ``plus``."""
+        arrow((0.0, 3.0), (times - r, 3.0), **thick)
+        arrow((times + r, 3.0), (plus - r, 3.0), **thick)
+        arrow((plus + r, 3.0), (7.2, 3.0), **thick)
+        op(times, 3.0, "×")
+        op(plus, 3.0, "+")
+        ax.text(0.0, 3.12, before, fontsize=12, va="bottom")
+        ax.text(7.2, 3.12, after, fontsize=12, va="bottom", ha="right")
+
     if cell == "lstm":
-        arrow((0.0, 3.0), (2.5 - r, 3.0), **thick)
-        arrow((2.5 + r, 3.0), (4.5 - r, 3.0), **thick)
-        arrow((4.5 + r, 3.0), (7.2, 3.0), **thick)
-        op(2.5, 3.0, "×")
-        op(4.5, 3.0, "+")
-        ax.text(0.0, 3.12, "$c_{t-1}$", fontsize=12, va="bottom")
-        ax.text(7.2, 3.12, "$c_t$", fontsize=12, va="bottom", ha="right")
+        direct_path(2.5, 4.5, "$c_{t-1}$", "$c_t$")
         ax.plot([0.0, 5.5], [0.6, 0.6], color=OKABE_ITO["black"], linewidth=1.2, zorder=1)
         for x in (1.5, 2.5, 3.5):
             arrow((x, 0.6), (x, 1.23))
@@ -293,13 +298,7 @@ def gate_diagram(cell: str, ax: plt.Axes | None = None) -> plt.Axes:
         ax.text(7.2, 1.85, "$h_t$", fontsize=12, va="bottom", ha="right")
         ax.set_title("LSTM (Keras)")
     else:
-        arrow((0.0, 3.0), (3.5 - r, 3.0), **thick)
-        arrow((3.5 + r, 3.0), (5.5 - r, 3.0), **thick)
-        arrow((5.5 + r, 3.0), (7.2, 3.0), **thick)
-        op(3.5, 3.0, "×")
-        op(5.5, 3.0, "+")
-        ax.text(0.0, 3.12, "$h_{t-1}$", fontsize=12, va="bottom")
-        ax.text(7.2, 3.12, "$h_t$", fontsize=12, va="bottom", ha="right")
+        direct_path(3.5, 5.5, "$h_{t-1}$", "$h_t$")
         ax.plot([0.7, 0.7, 5.5], [3.0, 0.6, 0.6], color=OKABE_ITO["black"], linewidth=1.2, zorder=1)
         for x in (1.5, 2.5, 5.5):
             arrow((x, 0.6), (x, 1.23))
